@@ -1,0 +1,59 @@
+"""Shared reader plumbing: per-file skip counters and the batch builder."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from curator.schema import core_table
+
+log = logging.getLogger("curator.readers")
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw in one file: records read and skips by reason (counted and logged)."""
+
+    path: str = ""
+    records: int = 0
+    bytes: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    def skip(self, reason: str, offset: int | None = None, detail: str = "") -> None:
+        self.skipped[reason] += 1
+        where = f"{self.path}@{offset}" if offset is not None else self.path
+        log.warning("skip %s: %s %s", where, reason, detail)
+
+    def merge(self, other: "ReadStats") -> None:
+        self.records += other.records
+        self.bytes += other.bytes
+        self.skipped.update(other.skipped)
+
+
+class BatchBuilder:
+    """Accumulate core-schema rows and emit a table every ``batch_size`` rows."""
+
+    def __init__(self, batch_size: int = 1000) -> None:
+        self.batch_size = batch_size
+        self._rows: dict[str, list] = {k: [] for k in ("id", "text", "source", "url", "meta")}
+
+    def add(self, id: str, text: str, source: str, url: str | None, meta: str) -> pa.Table | None:
+        r = self._rows
+        r["id"].append(id)
+        r["text"].append(text)
+        r["source"].append(source)
+        r["url"].append(url)
+        r["meta"].append(meta)
+        if len(r["id"]) >= self.batch_size:
+            return self.flush()
+        return None
+
+    def flush(self) -> pa.Table | None:
+        if not self._rows["id"]:
+            return None
+        table = core_table(self._rows)
+        self._rows = {k: [] for k in self._rows}
+        return table

@@ -1,0 +1,1 @@
+"""Map stages: pure Arrow batch -> batch functions, registered under the `curator.stages` entry points."""
