@@ -27,7 +27,7 @@ class ReadStats:
         where = f"{self.path}@{offset}" if offset is not None else self.path
         log.warning("skip %s: %s %s", where, reason, detail)
 
-    def merge(self, other: "ReadStats") -> None:
+    def merge(self, other: ReadStats) -> None:
         self.records += other.records
         self.bytes += other.bytes
         self.skipped.update(other.skipped)

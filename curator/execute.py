@@ -1,0 +1,140 @@
+"""Ray Data glue: read tasks and stage wrappers.
+
+Dropped documents are not removed between stages: they travel on with ``drop_reason``/``drop_stage`` set
+(their text cleared unless sampled into ``rejected/``), so the writer counts every drop exactly and routes
+it to ``rejected/``. Each wrapper hands a stage only the live rows, times it, and reports a stats delta to
+the run's ``StatsCollector`` actor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curator import registry
+from curator.readers import read_file
+from curator.readers.base import ReadStats
+from curator.schema import DROP_REASON, DROP_STAGE, make_id
+from curator.stats import stage_delta
+
+MANAGED = (DROP_REASON, DROP_STAGE)
+
+
+def _chars(table: pa.Table) -> int:
+    if "text" not in table.column_names or len(table) == 0:
+        return 0
+    return int(pc.sum(pc.utf8_length(table.column("text"))).as_py() or 0)
+
+
+def split_live(table: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+    """(live rows without the managed columns, already-dropped rows or None)."""
+    if DROP_REASON not in table.column_names:
+        return table, None
+    dead_mask = pc.is_valid(table.column(DROP_REASON))
+    dead = table.filter(dead_mask)
+    live = table.filter(pc.invert(dead_mask)).drop_columns([c for c in MANAGED if c in table.column_names])
+    return live, (dead if len(dead) else None)
+
+
+def _keep_in_rejected(ids: list[str], sample: float, seed: int) -> list[bool]:
+    if sample >= 1.0:
+        return [True] * len(ids)
+    if sample <= 0.0:
+        return [False] * len(ids)
+    limit = int(sample * 2**32)
+    return [int(make_id(str(seed), i)[:8], 16) < limit for i in ids]
+
+
+def tag_drops(out: pa.Table, stage_name: str, rejected_sample: float, seed: int) -> tuple[pa.Table, Counter]:
+    """Set ``drop_stage`` on rows this stage dropped, clear the text of rows sampled out of rejected/,
+    and count drops per reason."""
+    if DROP_REASON not in out.column_names:
+        return out, Counter()
+    reasons = out.column(DROP_REASON)
+    dropped = pc.is_valid(reasons)
+    n_dropped = int(pc.sum(dropped).as_py() or 0)
+    if n_dropped == 0:
+        return out.drop_columns([c for c in MANAGED if c in out.column_names]), Counter()
+    counts = Counter(r for r in reasons.to_pylist() if r is not None)
+    stage_col = pc.if_else(dropped, pa.scalar(stage_name), pa.scalar(None, pa.string()))
+    if DROP_STAGE in out.column_names:
+        out = out.drop_columns([DROP_STAGE])
+    out = out.append_column(DROP_STAGE, stage_col)
+    if rejected_sample < 1.0:
+        keep = pa.array(_keep_in_rejected(out.column("id").to_pylist(), rejected_sample, seed))
+        clear = pc.and_(dropped, pc.invert(keep))
+        text = pc.if_else(clear, pa.scalar(None, pa.string()), out.column("text"))
+        out = out.set_column(out.schema.get_field_index("text"), "text", text)
+    return out, counts
+
+
+def merge(out: pa.Table, dead: pa.Table | None) -> pa.Table:
+    if dead is None:
+        return out
+    if len(out) == 0:
+        return dead
+    return pa.concat_tables([out, dead], promote_options="permissive")
+
+
+class StageRunner:
+    """Runs one map stage on a batch. Used as a Ray actor class for stateful stages (the model loads once
+    in ``__init__``) and, through ``apply_stateless``, as a cached per-process object for the others."""
+
+    def __init__(self, name: str, params: dict[str, Any], index: int, stats: Any,
+                 rejected_sample: float, seed: int) -> None:
+        cls = registry.get(name)
+        self.stage = cls(cls.Config(**params))
+        self.name, self.index, self.stats = name, index, stats
+        self.rejected_sample, self.seed = rejected_sample, seed
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        live, dead = split_live(table)
+        if len(live) == 0:
+            return table
+        chars_in = _chars(live)
+        t0 = time.perf_counter()
+        out = self.stage(live)
+        seconds = time.perf_counter() - t0
+        if len(out) != len(live):
+            raise RuntimeError(f"stage {self.name} changed the number of rows ({len(live)} -> {len(out)}); "
+                               "stages must mark drops with drop_reason, not remove rows")
+        out, drops = tag_drops(out, self.name, self.rejected_sample, self.seed)
+        n_drop = sum(drops.values())
+        live_after, _ = split_live(out)
+        if self.stats is not None:
+            self.stats.add_stage.remote(self.index, stage_delta(
+                len(live), len(live) - n_drop, chars_in, _chars(live_after), drops, seconds))
+        return merge(out, dead)
+
+
+_RUNNERS: dict[tuple, StageRunner] = {}
+
+
+def apply_stateless(table: pa.Table, *, name: str, params: dict[str, Any], index: int, stats: Any,
+                    rejected_sample: float, seed: int) -> pa.Table:
+    key = (name, index, repr(sorted(params.items())), id(stats))
+    runner = _RUNNERS.get(key)
+    if runner is None:
+        runner = _RUNNERS[key] = StageRunner(name, params, index, stats, rejected_sample, seed)
+    return runner(table)
+
+
+def read_files(batch: pa.Table, *, inputs: list[dict[str, Any]], batch_size: int, max_doc_bytes: int,
+               stats: Any) -> Iterator[pa.Table]:
+    """Read the files named in ``batch`` (columns ``path``, ``input``) and yield core-schema tables."""
+    for path, idx in zip(batch.column("path").to_pylist(), batch.column("input").to_pylist()):
+        spec = inputs[idx]
+        rs = ReadStats(path=path)
+        emitted = 0
+        for table in read_file(path, format=spec.get("format"), source=spec.get("source"),
+                               batch_size=batch_size, max_doc_bytes=max_doc_bytes, stats=rs,
+                               **spec.get("options", {})):
+            emitted += len(table)
+            yield table
+        if stats is not None:
+            stats.add_input.remote(max(rs.records, emitted), rs.bytes, dict(rs.skipped))

@@ -1,0 +1,197 @@
+"""Pipeline spec: the YAML/JSON file that says what to read, which stages to run, where to write.
+
+Validated with pydantic before anything runs. Every problem is reported with the path of the field,
+e.g. ``stages[2].threshold: Input should be less than or equal to 1``.
+
+```yaml
+name: quickstart
+inputs:
+  - path: examples/data/*.warc.gz      # glob or fsspec URL (list allowed)
+    format: warc                       # optional: detected from the extension
+    source: commoncrawl                # optional: the reader's default otherwise
+    options: {}                        # reader options (text_field, text_column, ...)
+stages:
+  - stage: html_to_text                # a registered stage name
+    extractor: trafilatura             # the stage's own parameters
+    ray: {concurrency: 2}              # optional execution hints
+output:
+  path: out/quickstart
+seed: 0
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from curator import registry
+from curator.stages.base import StageConfig
+
+FORMATS = ("warc", "wet", "jsonl", "parquet")
+
+
+class SpecError(ValueError):
+    """A pipeline spec is invalid; ``errors`` holds one ``field.path: problem`` line per problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("invalid pipeline spec:\n  " + "\n  ".join(errors))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(_Model):
+    path: str | list[str] = Field(description="glob(s) or fsspec URL(s)")
+    format: Literal["warc", "wet", "jsonl", "parquet"] | None = None
+    source: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict, description="reader-specific options")
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+
+class StageRayOptions(_Model):
+    concurrency: int | None = Field(None, ge=1, description="actor pool size / max parallel tasks")
+    num_cpus: float | None = Field(None, gt=0)
+    num_gpus: float | None = Field(None, ge=0)
+    batch_size: int | None = Field(None, ge=1)
+
+
+class StageSpec(BaseModel):
+    """One entry of ``stages``: the stage name, its parameters inline, optional ``ray`` hints."""
+
+    model_config = ConfigDict(extra="allow")
+
+    stage: str
+    ray: StageRayOptions = Field(default_factory=StageRayOptions)
+    _config: StageConfig | None = PrivateAttr(None)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def config(self) -> StageConfig:
+        if self._config is None:
+            self._config = registry.get(self.stage).Config(**self.params)
+        return self._config
+
+
+class OutputSpec(_Model):
+    path: str
+    shard_size_mb: float = Field(128.0, gt=0, description="target size of one Parquet shard")
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    rejected: bool = Field(True, description="write dropped documents to <out>/rejected/")
+    rejected_sample: float = Field(1.0, ge=0, le=1, description="fraction of dropped docs kept there")
+    overwrite: bool = Field(False, description="replace an existing finished output")
+
+
+class RaySpec(_Model):
+    address: str | None = Field(None, description="cluster address; RAY_ADDRESS or a local cluster if unset")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster")
+    batch_size: int = Field(256, ge=1, description="documents per batch handed to a stage")
+    concurrency: int | None = Field(None, ge=1, description="default actor pool size of stateful stages")
+
+
+class PipelineSpec(_Model):
+    name: str = Field("pipeline", pattern=r"^[A-Za-z0-9_.-]+$")
+    inputs: list[InputSpec] = Field(min_length=1)
+    stages: list[StageSpec] = Field(default_factory=list)
+    output: OutputSpec
+    seed: int = 0
+    ray: RaySpec = Field(default_factory=RaySpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def digest(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(spec)"
+
+
+def _errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = format_loc(err["loc"])
+        path = f"{prefix}.{loc}" if prefix and loc != "(spec)" else (prefix or loc)
+        lines.append(f"{path}: {err['msg']}")
+    return lines
+
+
+def validate_spec(data: dict[str, Any], *, check_inputs: bool = True) -> PipelineSpec:
+    """Validate a spec mapping: the outer structure, every stage's parameters, and (optionally) that every
+    input pattern matches at least one file. Raises SpecError listing all problems."""
+    if not isinstance(data, dict):
+        raise SpecError(["(spec): must be a mapping"])
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_errors(exc)) from None
+    problems: list[str] = []
+    for i, entry in enumerate(spec.stages):
+        try:
+            cls = registry.get(entry.stage)
+        except registry.UnknownStageError as exc:
+            problems.append(f"stages[{i}].stage: {exc}")
+            continue
+        try:
+            entry._config = cls.Config(**entry.params)
+        except ValidationError as exc:
+            problems.extend(_errors(exc, f"stages[{i}]"))
+        except TypeError as exc:
+            problems.append(f"stages[{i}]: {exc}")
+    if check_inputs:
+        from curator.readers import expand_inputs
+
+        for i, inp in enumerate(spec.inputs):
+            for pattern in inp.patterns:
+                try:
+                    expand_inputs([pattern])
+                except (FileNotFoundError, OSError, ValueError) as exc:
+                    problems.append(f"inputs[{i}].path: {exc}")
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def load_spec(path: str | Path, *, check_inputs: bool = True, overrides: dict | None = None) -> PipelineSpec:
+    """Read a YAML or JSON spec file and validate it; ``overrides`` are merged into the top level."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([f"(spec): cannot read {path}: {exc.strerror or exc}"]) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise SpecError([f"(spec): {path} is not valid {kind}: {exc}"]) from None
+    if overrides:
+        data = _deep_merge(data or {}, overrides)
+    return validate_spec(data, check_inputs=check_inputs)
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

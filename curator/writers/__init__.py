@@ -1,0 +1,1 @@
+"""Writers: sharded Parquet output, rejected documents, manifest."""
