@@ -8,6 +8,7 @@ the run's ``StatsCollector`` actor.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -86,14 +87,21 @@ class StageRunner:
     in ``__init__``) and, through ``apply_stateless``, as a cached per-process object for the others."""
 
     def __init__(self, name: str, params: dict[str, Any], index: int, stats: Any,
-                 rejected_sample: float, seed: int) -> None:
+                 rejected_sample: float, seed: int, sources: list[str] | None = None) -> None:
         cls = registry.get(name)
         self.stage = cls(cls.Config(**params))
         self.name, self.index, self.stats = name, index, stats
-        self.rejected_sample, self.seed = rejected_sample, seed
+        self.rejected_sample, self.seed, self.sources = rejected_sample, seed, sources
 
     def __call__(self, table: pa.Table) -> pa.Table:
         live, dead = split_live(table)
+        if self.sources is not None and len(live):
+            mask = pa.array([any(fnmatch.fnmatchcase(s or "", p) for p in self.sources)
+                             for s in live.column("source").to_pylist()], pa.bool_())
+            passthrough = live.filter(pc.invert(mask))
+            live = live.filter(mask)
+            if len(passthrough):
+                dead = merge(passthrough, dead)  # untouched rows travel on beside this stage's output
         if len(live) == 0:
             return table
         chars_in = _chars(live)
@@ -116,11 +124,11 @@ _RUNNERS: dict[tuple, StageRunner] = {}
 
 
 def apply_stateless(table: pa.Table, *, name: str, params: dict[str, Any], index: int, stats: Any,
-                    rejected_sample: float, seed: int) -> pa.Table:
-    key = (name, index, repr(sorted(params.items())), id(stats))
+                    rejected_sample: float, seed: int, sources: list[str] | None = None) -> pa.Table:
+    key = (name, index, repr(sorted(params.items())), id(stats), repr(sources))
     runner = _RUNNERS.get(key)
     if runner is None:
-        runner = _RUNNERS[key] = StageRunner(name, params, index, stats, rejected_sample, seed)
+        runner = _RUNNERS[key] = StageRunner(name, params, index, stats, rejected_sample, seed, sources)
     return runner(table)
 
 

@@ -170,13 +170,14 @@ def build_dataset(spec: PipelineSpec, inputs: list[dict[str, Any]], stats) -> ra
             ds = ds.map_batches(
                 StageRunner,
                 fn_constructor_kwargs={"name": entry.stage, "params": params, "index": index, "stats": stats,
-                                       "rejected_sample": spec.output.rejected_sample, "seed": spec.seed},
+                                       "rejected_sample": spec.output.rejected_sample, "seed": spec.seed,
+                                       "sources": entry.sources},
                 concurrency=concurrency, batch_size=batch_size, batch_format="pyarrow", **remote_args,
             )
         else:
             ds = ds.map_batches(
                 partial(apply_stateless, name=entry.stage, params=params, index=index, stats=stats,
-                        rejected_sample=spec.output.rejected_sample, seed=spec.seed),
+                        rejected_sample=spec.output.rejected_sample, seed=spec.seed, sources=entry.sources),
                 batch_size=batch_size, batch_format="pyarrow", **remote_args,
             )
     return ds

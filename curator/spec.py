@@ -73,6 +73,9 @@ class StageSpec(BaseModel):
 
     stage: str
     ray: StageRayOptions = Field(default_factory=StageRayOptions)
+    sources: list[str] | None = Field(
+        None, description="apply only to documents whose `source` matches one of these glob patterns; "
+        "others pass through unchanged (map stages only)")
     _config: StageConfig | None = PrivateAttr(None)
 
     @property
@@ -150,6 +153,8 @@ def validate_spec(data: dict[str, Any], *, check_inputs: bool = True) -> Pipelin
         except registry.UnknownStageError as exc:
             problems.append(f"stages[{i}].stage: {exc}")
             continue
+        if entry.sources is not None and cls.is_global:
+            problems.append(f"stages[{i}].sources: not supported by global stage {entry.stage!r}")
         try:
             entry._config = cls.Config(**entry.params)
         except ValidationError as exc:
