@@ -22,10 +22,13 @@ class ReadStats:
     bytes: int = 0
     skipped: Counter = field(default_factory=Counter)
 
-    def skip(self, reason: str, offset: int | None = None, detail: str = "") -> None:
+    def skip(self, reason: str, offset: int | None = None, detail: str = "",
+             level: int = logging.WARNING) -> None:
+        """Count one skipped record and log where it was (``level=logging.DEBUG`` for routine
+        filtering such as a WARC's images, so that real data problems stand out as warnings)."""
         self.skipped[reason] += 1
         where = f"{self.path}@{offset}" if offset is not None else self.path
-        log.warning("skip %s: %s %s", where, reason, detail)
+        log.log(level, "skip %s: %s %s", where, reason, detail)
 
     def merge(self, other: ReadStats) -> None:
         self.records += other.records

@@ -1,0 +1,146 @@
+"""JSON-lines reader: The Pile's ``jsonl.zst`` and plain ``.jsonl`` / ``.jsonl.gz``.
+
+One JSON object per line. The text comes from ``text_field``; every other field is kept in ``meta``
+(a Pile line's nested ``meta`` object is flattened into it), plus ``file`` and ``line``. A Pile line's
+``meta.pile_set_name`` sets ``source`` to ``pile/<set name>`` unless ``source`` is given.
+
+Lines are read with a length limit, so a runaway line never sits whole in memory. Problems are
+counted skips (``ReadStats``) naming the file and the line's byte offset in the decompressed stream:
+``too_large``, ``nul_bytes``, ``invalid_utf8``, ``invalid_json``, ``not_object``, ``missing_text``,
+``corrupt_stream`` (truncated or damaged gzip/zstd: the lines before it are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from curator.readers.base import BatchBuilder, ReadStats
+from curator.readers.io import decompressed, open_raw
+from curator.schema import make_id
+
+DEFAULT_MAX_DOC_BYTES = 10 << 20
+_READ_CHUNK = 1 << 20
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    import zstandard
+
+    return (EOFError, OSError, zstandard.ZstdError)
+
+
+def read_jsonl(
+    path: str,
+    *,
+    source: str | None = None,
+    batch_size: int = 1000,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+    stats: ReadStats | None = None,
+    text_field: str = "text",
+    id_field: str | None = None,
+    url_field: str = "url",
+    file_key: str | None = None,
+) -> Iterator[pa.Table]:
+    """Stream one JSON-lines file (plain, gzip or zstd, told apart by magic bytes) as core tables.
+
+    ``id`` = make_id(file_key or path, the line's ``id_field`` value or else its 1-based line number).
+    """
+    stats = stats if stats is not None else ReadStats(path=path)
+    stats.path = stats.path or path
+    key = file_key or path
+    batch = BatchBuilder(batch_size)
+    errors = _stream_errors()
+    raw = open_raw(path)
+    try:
+        stream = decompressed(raw)
+        offset, line_no = 0, 0
+        while True:
+            try:
+                line = stream.readline(max_doc_bytes + 1)
+            except errors as exc:
+                stats.skip("corrupt_stream", offset, f"{type(exc).__name__}: {exc}")
+                break
+            if not line:
+                break
+            start = offset
+            offset += len(line)
+            line_no += 1
+            if len(line) > max_doc_bytes and not line.endswith(b"\n"):
+                try:
+                    offset += _skip_rest_of_line(stream)
+                except errors as exc:
+                    stats.skip("corrupt_stream", offset, f"{type(exc).__name__}: {exc}")
+                    break
+                stats.skip("too_large", start, f"line {line_no} longer than {max_doc_bytes} bytes")
+                continue
+            row = _parse_line(line, line_no, start, key, path, source, text_field, id_field, url_field, stats)
+            if row is None:
+                continue
+            stats.records += 1
+            if (table := batch.add(*row)) is not None:
+                yield table
+    finally:
+        raw.close()
+    if (table := batch.flush()) is not None:
+        yield table
+
+
+def _skip_rest_of_line(stream) -> int:
+    """Consume the remainder of an over-long line in bounded chunks; return the bytes skipped."""
+    skipped = 0
+    while chunk := stream.readline(_READ_CHUNK):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
+
+
+def _parse_line(
+    line: bytes, line_no: int, offset: int, key: str, path: str, source: str | None,
+    text_field: str, id_field: str | None, url_field: str, stats: ReadStats,
+) -> tuple | None:
+    """(id, text, source, url, meta) for one line, or None after counting a skip."""
+    if not line.strip():
+        stats.skip("empty_line", offset, f"line {line_no}", logging.DEBUG)
+        return None
+    if b"\x00" in line:
+        stats.skip("nul_bytes", offset, f"line {line_no}")
+        return None
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        stats.skip("invalid_utf8", offset, f"line {line_no}: {exc}")
+        return None
+    except ValueError as exc:
+        stats.skip("invalid_json", offset, f"line {line_no}: {exc}")
+        return None
+    if not isinstance(obj, dict):
+        stats.skip("not_object", offset, f"line {line_no}: {type(obj).__name__}")
+        return None
+    text = obj.get(text_field)
+    if not isinstance(text, str):
+        stats.skip("missing_text", offset, f"line {line_no}: no string field {text_field!r}")
+        return None
+    if "\x00" in text:
+        stats.skip("nul_bytes", offset, f"line {line_no}")
+        return None
+    meta: dict = {}
+    nested = obj.get("meta")
+    if isinstance(nested, dict):
+        meta.update(nested)
+    for k, v in obj.items():
+        if k != text_field and not (k == "meta" and isinstance(v, dict)):
+            meta[k] = v
+    meta["file"], meta["line"] = path, line_no
+    record_key = obj.get(id_field) if id_field else None
+    if record_key is None:
+        record_key = line_no
+    if source is None:
+        set_name = meta.get("pile_set_name")
+        source = f"pile/{set_name}" if isinstance(set_name, str) and set_name else "jsonl"
+    url = obj.get(url_field)
+    return (make_id(key, record_key), text, source, url if isinstance(url, str) else None,
+            json.dumps(meta, ensure_ascii=False, default=str))
