@@ -1,0 +1,158 @@
+"""Toxicity: flagged-word ratio from per-language word lists, plus an optional fastText classifier.
+
+Word lists: one entry (a word or a phrase of several words) per line, ``#`` starts a comment. The default
+lists (``curator/data/toxicity/<lang>.txt``, 23 languages written with spaces between words) come from
+LDNOOBW, the "List of Dirty, Naughty, Obscene, and Otherwise Bad Words" (CC BY 4.0; see the README in
+that folder). Users add or replace lists with ``word_lists`` ({lang: path}; the key ``"*"`` applies to
+every document).
+
+Matching is vectorized in Arrow: the text (first ``max_chars`` characters, lowercased) is split into
+words (runs of Unicode letters, digits and combining marks) in one ``split_pattern_regex`` call per batch;
+single words and phrases (word n-grams) are looked up with ``is_in`` against the list. A document's list is
+chosen by its ``lang`` column (written by ``langid``); a document with no ``lang`` or a language without a
+list is checked against the union of all loaded lists.
+
+Columns and drops:
+- ``toxicity_word_ratio`` = flagged words / words (0.0 for a text without words). Dropped with reason
+  ``toxic_words`` when the ratio is above ``max_word_ratio`` (default 0.01; None: never).
+- With ``model_path`` (a fastText model, e.g. trained by ``curator train-classifier``): ``toxicity_score`` =
+  P(``positive_label``), dropped with reason ``toxic_classifier`` at or above ``classifier_threshold``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.fasttext_model import FastTextModel, prepare_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LISTS = Path(__file__).resolve().parents[1] / "data" / "toxicity"
+WORD_SPLIT = r"[^\p{L}\p{N}\p{M}]+"
+ANY_LANG = "*"
+
+
+class ToxicityConfig(StageConfig):
+    word_lists: dict[str, str] = {}
+    default_lists: bool = True
+    languages: list[str] | None = None  # bundled lists to load (None: all)
+    lang_column: str = "lang"
+    max_word_ratio: float | None = 0.01
+    model_path: str | None = None
+    positive_label: str = "toxic"
+    classifier_threshold: float = 0.5
+    max_chars: int | None = 100_000
+
+
+def _words(texts: pa.Array) -> pa.ListArray:
+    """Lowercased words of each text (empty pieces from leading/trailing separators included)."""
+    return pc.split_pattern_regex(pc.utf8_lower(texts), WORD_SPLIT)
+
+
+def load_word_list(path: str | Path) -> set[str]:
+    """Entries of a list file as space-joined words; entries that split into no word are skipped."""
+    lines = [ln.split("#", 1)[0].strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln]
+    entries = set()
+    for words in _words(pa.array(lines, type=pa.string())).to_pylist():
+        words = [w for w in words if w]
+        if words:
+            entries.add(" ".join(words))
+    return entries
+
+
+class Toxicity(Stage):
+    name: ClassVar[str] = "toxicity"
+    Config: ClassVar[type[StageConfig]] = ToxicityConfig
+    stateful: ClassVar[bool] = True
+
+    def __init__(self, config: ToxicityConfig | None = None, **params) -> None:
+        super().__init__(config, **params)
+        cfg = self.config
+        lists: dict[str, set[str]] = {}
+        if cfg.default_lists:
+            for f in sorted(DEFAULT_LISTS.glob("*.txt")):
+                if not f.name.startswith("LICENSE") and (cfg.languages is None or f.stem in cfg.languages):
+                    lists[f.stem] = load_word_list(f)
+        for lang, path in cfg.word_lists.items():
+            lists[lang] = load_word_list(path)
+        common = lists.pop(ANY_LANG, set())
+        self.lists = {lang: entries | common for lang, entries in lists.items()}
+        self.union = set().union(common, *self.lists.values())
+        self.model = FastTextModel(cfg.model_path) if cfg.model_path else None
+
+    def word_ratio(self, table: pa.Table) -> np.ndarray:
+        """Flagged-word ratio per row (see the module docstring)."""
+        n = table.num_rows
+        texts = pc.fill_null(table.column("text").combine_chunks(), "")
+        if self.config.max_chars is not None:
+            texts = pc.utf8_slice_codeunits(texts, 0, self.config.max_chars)
+        words = _words(texts)
+        flat = words.flatten()
+        parents = pc.list_parent_indices(words).to_numpy()
+        keep = pc.greater(pc.binary_length(flat), 0)
+        flat = flat.filter(keep)
+        parents = parents[keep.to_numpy(zero_copy_only=False)]
+        totals = np.bincount(parents, minlength=n)
+        flagged = np.zeros(len(flat), dtype=bool)
+        for entries, rows in self._groups(table):
+            sel = np.flatnonzero(rows[parents])
+            if sel.size and entries:
+                self._mark(flat.take(pa.array(sel)), parents[sel], entries, flagged, sel)
+        hits = np.bincount(parents[flagged], minlength=n)
+        return np.divide(hits, totals, out=np.zeros(n), where=totals > 0)
+
+    def _groups(self, table: pa.Table):
+        """(entries, row mask) per word list that applies to some rows of the batch."""
+        n = table.num_rows
+        if self.config.lang_column not in table.column_names:
+            yield self.union, np.ones(n, dtype=bool)
+            return
+        langs = np.array(table.column(self.config.lang_column).to_pylist(), dtype=object)
+        covered = np.zeros(n, dtype=bool)
+        for lang in set(langs.tolist()) & self.lists.keys():
+            rows = langs == lang
+            covered |= rows
+            yield self.lists[lang], rows
+        if not covered.all():
+            yield self.union, ~covered
+
+    @staticmethod
+    def _mark(words: pa.Array, parents: np.ndarray, entries: set[str], flagged: np.ndarray,
+              positions: np.ndarray) -> None:
+        """Set ``flagged`` at ``positions`` of words covered by an entry (a word or a word n-gram)."""
+        value_set = pa.array(sorted(entries), type=pa.string())
+        sizes = {e.count(" ") + 1 for e in entries}
+        for size in sorted(sizes):
+            if size > len(words):
+                break
+            grams = words[: len(words) - size + 1]
+            for k in range(1, size):
+                grams = pc.binary_join_element_wise(grams, words[k : len(words) - size + 1 + k], " ")
+            hit = pc.is_in(grams, value_set=value_set).to_numpy(zero_copy_only=False)
+            if size > 1:  # an n-gram counts only inside one document
+                hit &= parents[: len(parents) - size + 1] == parents[size - 1 :]
+            starts = np.flatnonzero(hit)
+            for k in range(size):
+                flagged[positions[starts + k]] = True
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        cfg = self.config
+        ratio = self.word_ratio(table)
+        table = set_column(table, "toxicity_word_ratio", pa.array(ratio, type=pa.float64()))
+        reasons = np.full(table.num_rows, None, dtype=object)
+        if cfg.max_word_ratio is not None:
+            reasons[ratio > cfg.max_word_ratio] = "toxic_words"
+        if self.model is not None:
+            lines = (prepare_text(t, cfg.max_chars) for t in table.column("text").to_pylist())
+            score = self.model.label_prob(lines, cfg.positive_label)
+            table = set_column(table, "toxicity_score", pa.array(score, type=pa.float64()))
+            reasons[(score >= cfg.classifier_threshold) & (reasons == None)] = "toxic_classifier"  # noqa: E711
+        return set_drops(table, reasons.tolist())
