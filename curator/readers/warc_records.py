@@ -37,6 +37,8 @@ class Record:
     content_type: str | None  # HTTP Content-Type header (HTTP records), else WARC Content-Type
     body: bytes | None  # HTTP payload or record block; None when skipped
     skip: str | None = None  # reason, when the record could not be read
+    refers_to: str | None = None  # WARC-Refers-To (WET conversion records point at their response)
+    language: str | None = None  # WARC-Identified-Content-Language (Common Crawl WET)
 
 
 def iter_records(
@@ -101,7 +103,8 @@ def _fastwarc_record(rec, http: bool, max_bytes: int) -> Record:
     out = Record(
         offset=rec.stream_pos, record_id=rec.record_id or "", target_uri=_uri(h.get("WARC-Target-URI")),
         date=h.get("WARC-Date"), truncated=h.get("WARC-Truncated"), status=None,
-        content_type=h.get("Content-Type"), body=None,
+        content_type=h.get("Content-Type"), body=None, refers_to=h.get("WARC-Refers-To"),
+        language=h.get("WARC-Identified-Content-Language"),
     )
     if http:
         if not rec.is_http:
@@ -165,6 +168,8 @@ def _warcio_record(rec, http: bool, max_bytes: int) -> Record:
         target_uri=h.get_header("WARC-Target-URI"), date=h.get_header("WARC-Date"),
         truncated=h.get_header("WARC-Truncated"), status=None,
         content_type=h.get_header("Content-Type"), body=None,
+        refers_to=h.get_header("WARC-Refers-To"),
+        language=h.get_header("WARC-Identified-Content-Language"),
     )
     stream: IO[bytes] = rec.content_stream() if http else rec.raw_stream
     if http:
