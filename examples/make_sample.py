@@ -29,7 +29,6 @@ def make_wet(warc_path: str, wet_path: str) -> None:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.encoding import detect_encoding
     from resiliparse.parse.html import HTMLTree
-    from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     n = 0
@@ -47,17 +46,15 @@ def make_wet(warc_path: str, wet_path: str) -> None:
             enc = rec.http_charset or detect_encoding(body)
             text = extract_plain_text(HTMLTree.parse_from_bytes(body, enc), main_content=False)
             data = text.encode("utf-8")
-            headers = [
-                ("WARC-Target-URI", rec.headers["WARC-Target-URI"]),
-                ("WARC-Date", rec.headers["WARC-Date"]),
-                ("WARC-Record-ID", f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, rec.record_id)}>"),
-                ("WARC-Refers-To", rec.record_id),
-                ("Content-Type", "text/plain"),
-            ]
+            uri = rec.headers["WARC-Target-URI"].strip("<>")  # wget writes <uri>; CC writes uri
+            headers = {
+                "WARC-Date": rec.headers["WARC-Date"],
+                "WARC-Record-ID": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, rec.record_id)}>",
+                "WARC-Refers-To": rec.record_id,
+            }
             rec_out = writer.create_warc_record(
-                rec.headers["WARC-Target-URI"], "conversion", payload=io.BytesIO(data),
-                warc_headers_dict=None, warc_content_type="text/plain", length=len(data),
-                warc_headers=StatusAndHeaders("", headers, protocol="WARC/1.0"),
+                uri, "conversion", payload=io.BytesIO(data), length=len(data),
+                warc_content_type="text/plain", warc_headers_dict=headers,
             )
             writer.write_record(rec_out)
             n += 1
