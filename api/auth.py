@@ -1,0 +1,118 @@
+"""Bearer-token auth. Tokens are kept only as SHA-256 hashes and checked in constant time.
+
+Token entries (``CURATOR_TOKENS`` or ``CURATOR_TOKENS_FILE``, one per line there) are ``NAME:sha256:HEX``
+(preferred: nothing secret at rest) or ``NAME:TOKEN``. ``python -m api.auth NAME`` prints a fresh token
+and the line to store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+log = logging.getLogger("api.auth")
+
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,100}$")
+_HASHED = re.compile(r"^sha256:([0-9a-f]{64})$")
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+
+
+class TokenError(ValueError):
+    pass
+
+
+def parse_entry(entry: str) -> tuple[str, bytes]:
+    """``NAME:sha256:HEX`` or ``NAME:TOKEN`` -> (name, sha256 digest)."""
+    name, sep, secret = entry.strip().partition(":")
+    if not sep or not _NAME.match(name) or not secret:
+        raise TokenError(
+            f"token entry must be NAME:TOKEN or NAME:sha256:HEX (name [A-Za-z0-9_.@-]), got "
+            f"{name or entry[:10]!r}..."
+        )
+    m = _HASHED.match(secret)
+    return name, (bytes.fromhex(m.group(1)) if m else hash_token(secret))
+
+
+class TokenAuth:
+    """Holds (name, hash) pairs; ``check`` compares a presented token against every hash."""
+
+    def __init__(self, entries: list[str], *, disabled: bool = False) -> None:
+        self.disabled = disabled
+        self.tokens: list[tuple[str, bytes]] = [parse_entry(e) for e in entries]
+
+    @classmethod
+    def from_settings(cls, settings) -> TokenAuth:
+        entries = list(settings.tokens)
+        if settings.tokens_file:
+            for line in Path(settings.tokens_file).read_text(encoding="utf-8").splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    entries.append(line)
+        return cls(entries, disabled=settings.auth_disabled)
+
+    def check(self, token: str) -> Principal | None:
+        digest = hash_token(token)
+        found: str | None = None
+        for name, expected in self.tokens:  # no early exit: time does not depend on which token matched
+            if hmac.compare_digest(digest, expected) and found is None:
+                found = name
+        return Principal(found) if found else None
+
+    def authenticate(self, request: Request) -> Principal:
+        if self.disabled:
+            return Principal("anonymous")
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        principal = self.check(token.strip())
+        if principal is None:
+            raise HTTPException(
+                401, "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        return principal
+
+
+_bearer = HTTPBearer(auto_error=False, description="a token from CURATOR_TOKENS / CURATOR_TOKENS_FILE")
+
+
+def require_principal(
+    request: Request, _creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Principal:
+    """FastAPI dependency: the authenticated caller (401 otherwise). ``_creds`` declares the scheme in
+    the OpenAPI schema; the header is parsed in ``authenticate``."""
+    return request.app.state.auth.authenticate(request)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or not _NAME.match(args[0]):
+        print(
+            "usage: python -m api.auth NAME   (prints a new token and its NAME:sha256:HEX line)",
+            file=sys.stderr,
+        )
+        return 2
+    token = secrets.token_urlsafe(32)
+    print(f"token: {token}")
+    print(f"store: {args[0]}:sha256:{hash_token(token).hex()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Data-root confinement: every path a submitted spec names must lie inside a configured data root.
+
+Rules: no ``..`` segment anywhere; relative paths resolve against the first root; symlinks are resolved
+before the check (so a link inside a root that points outside is refused), and so is every file an input
+glob matches; URLs are refused unless they start with an allowed prefix (``file://`` is a local path).
+Accepted paths are rewritten to absolute, resolved form, so the Ray job sees exactly what was checked.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_MAGIC = re.compile(r"[*?[]")
+# stage/reader parameters whose string values are file system paths
+PATH_KEY = re.compile(r"(^|_)(path|paths|file|files|dir|dirs|list|lists)$")
+
+
+class PathError(ValueError):
+    """A path is outside the data roots or otherwise refused; ``field`` is its spec field path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class Confiner:
+    def __init__(self, roots: list[Path], allowed_url_prefixes: list[str] = ()) -> None:
+        self.roots = [Path(r).resolve() for r in roots]
+        self.prefixes = [p for p in allowed_url_prefixes if p]
+
+    def inside(self, path: Path) -> bool:
+        return any(path == root or root in path.parents for root in self.roots)
+
+    def _absolute(self, field: str, raw: str) -> Path | None:
+        """Checks shared by inputs and outputs; None for an allowed remote URL."""
+        if not isinstance(raw, str) or not raw.strip():
+            raise PathError(field, "must be a non-empty path")
+        if "\x00" in raw:
+            raise PathError(field, "NUL byte in path")
+        if raw.startswith("file://"):
+            raw = raw[len("file://") :]
+        elif _URL.match(raw):
+            if ".." in PurePosixPath(raw.split("://", 1)[1]).parts:
+                raise PathError(field, "'..' is not allowed in paths")
+            if any(raw.startswith(p) for p in self.prefixes):
+                return None
+            raise PathError(field, f"remote URL {raw.split('://')[0]}:// is not an allowed input prefix")
+        path = Path(raw).expanduser() if raw.startswith("~") else Path(raw)
+        if ".." in path.parts:
+            raise PathError(field, "'..' is not allowed in paths")
+        return path if path.is_absolute() else self.roots[0] / path
+
+    def input_pattern(self, field: str, raw: str) -> str:
+        """An input path or glob -> its absolute form; every match must exist and lie inside a root."""
+        path = self._absolute(field, raw)
+        if path is None:
+            return raw
+        parts = path.parts
+        cut = next((i for i, part in enumerate(parts) if _MAGIC.search(part)), len(parts))
+        static = Path(*parts[:cut]).resolve()
+        if not self.inside(static):
+            raise PathError(field, f"{raw!r} is outside the data roots")
+        pattern = str(static.joinpath(*parts[cut:])) if cut < len(parts) else str(static)
+        matches = (
+            sorted(glob.glob(pattern, recursive=True))
+            if cut < len(parts)
+            else ([pattern] if static.exists() else [])
+        )
+        if not matches:
+            raise PathError(field, f"{raw!r} matches no file")
+        for match in matches:
+            if not self.inside(Path(match).resolve()):
+                raise PathError(field, f"{raw!r} matches {match!r}, which resolves outside the data roots")
+        return pattern
+
+    def output_dir(self, field: str, raw: str) -> str:
+        path = self._absolute(field, raw)
+        if path is None:
+            raise PathError(field, "outputs must be local paths inside a data root")
+        if _MAGIC.search(str(path)):
+            raise PathError(field, "an output path cannot contain glob characters")
+        resolved = path.resolve()
+        if not self.inside(resolved):
+            raise PathError(field, f"{raw!r} is outside the data roots")
+        if resolved in self.roots:
+            raise PathError(field, "the output must be a folder inside a data root, not the root itself")
+        if resolved.exists() and not resolved.is_dir():
+            raise PathError(field, f"{raw!r} exists and is not a folder")
+        return str(resolved)
+
+    def file_params(self, field: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Confine the string values under path-like keys of a stage's or reader's parameters."""
+        out = dict(params)
+        for key, value in params.items():
+            if isinstance(key, str) and PATH_KEY.search(key):
+                out[key] = self._map_strings(f"{field}.{key}", value)
+        return out
+
+    def _map_strings(self, field: str, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.input_pattern(field, value)
+        if isinstance(value, dict):
+            return {k: self._map_strings(f"{field}.{k}", v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._map_strings(f"{field}[{i}]", v) for i, v in enumerate(value)]
+        return value
+
+    def confine_spec(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Return a copy of a (structurally valid) spec mapping with every path checked and absolutized.
+        Raises PathError on the first refused path."""
+        spec = dict(data)
+        inputs = []
+        for i, inp in enumerate(spec.get("inputs") or []):
+            inp = dict(inp)
+            paths = inp["path"]
+            if isinstance(paths, str):
+                inp["path"] = self.input_pattern(f"inputs[{i}].path", paths)
+            else:
+                inp["path"] = [self.input_pattern(f"inputs[{i}].path[{j}]", p) for j, p in enumerate(paths)]
+            if inp.get("options"):
+                inp["options"] = self.file_params(f"inputs[{i}].options", inp["options"])
+            inputs.append(inp)
+        spec["inputs"] = inputs
+        spec["stages"] = [
+            self.file_params(f"stages[{i}]", st) for i, st in enumerate(spec.get("stages") or [])
+        ]
+        output = dict(spec["output"])
+        output["path"] = self.output_dir("output.path", output["path"])
+        spec["output"] = output
+        return spec
+
+
+def walk_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from walk_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk_strings(v)
