@@ -6,8 +6,8 @@ a constant amount of memory.
 
 from __future__ import annotations
 
-import gzip
 import io
+import zlib
 from typing import IO
 
 import fsspec
@@ -42,19 +42,88 @@ def sniff_compression(head: bytes) -> str | None:
 def decompressed(raw: IO[bytes]) -> IO[bytes]:
     """Wrap ``raw`` in a streaming decompressor chosen by its magic bytes (gzip, zstd or none).
 
-    Truncated or corrupt compressed data surfaces as an exception from ``read`` (EOFError, OSError
-    or zstandard.ZstdError) at the point where it is met; everything before it is delivered.
+    Multi-member gzip and multi-frame zstd are read through. Truncated or corrupt compressed data
+    raises (``EOFError`` / ``OSError``) only *after* every byte decoded before the damage has been
+    delivered, so a reader keeps all complete records that precede it.
     """
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, 1 << 16)
     kind = sniff_compression(buffered.peek(4)[:4])
-    if kind == "gzip":
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), 1 << 16)
-    if kind == "zstd":
+    if kind is None:
+        return buffered
+    return io.BufferedReader(_Decoder(buffered, kind), 1 << 16)
+
+
+class _Decoder(io.RawIOBase):
+    """A raw stream of the decompressed bytes of a gzip or zstd stream (see :func:`decompressed`)."""
+
+    def __init__(self, inner: IO[bytes], kind: str, chunk: int = 1 << 16) -> None:
+        self._inner, self._kind, self._chunk = inner, kind, chunk
+        self._d = self._new()
+        self._out = b""
+        self._error: Exception | None = None
+        self._done = False
+
+    def _new(self):
+        if self._kind == "gzip":
+            return zlib.decompressobj(wbits=31)
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-        return io.BufferedReader(reader, 1 << 16)
-    return buffered
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        while not self._out and not self._done:
+            self._fill()
+        if not self._out:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            return 0
+        n = min(len(buf), len(self._out))
+        buf[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _fill(self) -> None:
+        try:
+            data = self._inner.read(self._chunk)
+            if not data:
+                if not self._d.eof:
+                    self._error = EOFError(f"{self._kind} stream ended before its end-of-stream marker")
+                self._done = True
+                return
+            self._out = self._decompress(data)
+        except Exception as exc:  # zlib.error, zstandard.ZstdError: damaged data
+            self._error = exc if isinstance(exc, OSError) else OSError(f"{self._kind} data error: {exc}")
+            self._done = True
+
+    def _feed(self, data: bytes) -> bytes:
+        out = self._d.decompress(data)
+        # a finished member/frame followed by more bytes: start the next one
+        while self._d.eof and (rest := self._d.unused_data):
+            self._d = self._new()
+            out += self._d.decompress(rest)
+        return out
+
+    def _decompress(self, data: bytes) -> bytes:
+        snapshot = self._d.copy() if self._kind == "gzip" else None
+        try:
+            return self._feed(data)
+        except zlib.error:
+            if snapshot is None:
+                raise
+            # Damaged deflate data: replay this chunk in small steps from the saved state so that
+            # the bytes before the damage still come out, then report the error.
+            self._d, out = snapshot, b""
+            try:
+                for i in range(0, len(data), 256):
+                    out += self._feed(data[i:i + 256])
+            except zlib.error as exc:
+                self._out = out
+                raise OSError(f"gzip data error: {exc}") from exc
+            raise
 
 
 def find_marker(raw: IO[bytes], start: int, marker: bytes, chunk: int = 1 << 20) -> int | None:

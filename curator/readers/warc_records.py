@@ -13,6 +13,7 @@ restarts there, so the good records after a bad one are still read.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -21,6 +22,7 @@ from curator.readers.base import ReadStats
 from curator.readers.io import find_marker, open_raw, sniff_compression
 
 BACKENDS = ("fastwarc", "warcio")
+_MAX_HEADER = 32 << 10
 _MARKERS = {"gzip": b"\x1f\x8b\x08", "zstd": b"\x28\xb5\x2f\xfd", None: b"WARC/1."}
 
 
@@ -75,27 +77,110 @@ def _fastwarc(path: str, stats: ReadStats, wanted: str, http: bool, max_bytes: i
     try:
         marker = _MARKERS[sniff_compression(raw.read(4))]
         start, last, counted = 0, -1, False
+        pending: Record | None = None  # held back until the record after it parses
         while True:
             raw.seek(start)
             it = ArchiveIterator(raw, parse_http=False, auto_decode="none", stream_detect=True)
             try:
                 for rec in it:
                     last, counted = rec.stream_pos, False
+                    if pending is not None:
+                        yield pending
+                        pending = None
                     if rec.record_type == wanted_type:
-                        yield _fastwarc_record(rec, http, max_bytes)
+                        pending = _fastwarc_record(rec, http, max_bytes)
+                if pending is not None:
+                    yield pending
                 return
             except (OSError, ValueError, EOFError) as exc:
-                # Count one skip per corrupt stretch: a restart that fails before any good record
-                # is still inside the stretch already counted.
-                if not counted:
-                    stats.skip("corrupt_record", last if last >= 0 else start, f"{exc}")
-                    counted = True
+                error = exc
+                if pending is not None:
+                    # The failure may be this record's own fault (a wrong Content-Length runs into,
+                    # or stops short of, the next record): keep it only if its framing checks out.
+                    if pending.skip is None and not _framing_ok(path, pending.offset):
+                        pending.skip, pending.body = "bad_length", None
+                    yield pending
+                    pending = None
             nxt = find_marker(raw, max(start, last) + 1, marker)
+            # Count one skip per corrupt stretch: a restart that fails before any good record is
+            # still inside the stretch already counted.
+            if not counted:
+                where = f"after the record at {last}" if last >= 0 else "at the start"
+                resume = f"resuming at {nxt}" if nxt is not None else "no record after it"
+                stats.skip("corrupt_record", max(last, 0), f"bad data {where}, {resume}: {error}")
+                counted = True
             if nxt is None:
                 return
             start = nxt
     finally:
         raw.close()
+
+
+def _framing_ok(path: str, offset: int) -> bool:
+    """Whether the record at ``offset`` ends exactly where its Content-Length says (then CRLFCRLF).
+
+    Reads only that record through a fresh handle, decompressing just its own gzip member or zstd
+    frame, so a corrupt neighbour cannot make a sound record look bad.
+    """
+    raw = open_raw(path)
+    try:
+        raw.seek(offset)
+        data = b""
+        end = length = None
+        for chunk in _one_member(raw):
+            data += chunk
+            if end is None:
+                end = data.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(data) > _MAX_HEADER:
+                        return False
+                    end = None
+                    continue
+                length = _content_length(data[:end])
+                if length is None:
+                    return False
+            if len(data) >= end + 4 + length + 4:
+                break
+        if end is None or length is None or not data.startswith(b"WARC/"):
+            return False
+        return data[end + 4 + length:end + 4 + length + 4] == b"\r\n\r\n"
+    except (OSError, EOFError, ValueError, zlib.error):
+        return False
+    finally:
+        raw.close()
+
+
+def _one_member(raw: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
+    """Decompressed bytes of the single gzip member / zstd frame at the stream's position (or the
+    raw bytes onward when uncompressed)."""
+    first = raw.read(chunk)
+    kind = sniff_compression(first)
+    if kind is None:
+        yield first
+        while data := raw.read(chunk):
+            yield data
+        return
+    if kind == "gzip":
+        d = zlib.decompressobj(wbits=31)
+    else:
+        import zstandard
+
+        d = zstandard.ZstdDecompressor().decompressobj()
+    data = first
+    while data:
+        yield d.decompress(data)
+        if d.eof:
+            return
+        data = raw.read(chunk)
+
+
+def _content_length(header_block: bytes) -> int | None:
+    for line in header_block.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            value = value.strip()
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def _fastwarc_record(rec, http: bool, max_bytes: int) -> Record:
