@@ -116,14 +116,24 @@ class _Decoder(io.RawIOBase):
                 raise
             # Damaged deflate data: replay this chunk in small steps from the saved state so that
             # the bytes before the damage still come out, then report the error.
-            self._d, out = snapshot, b""
+            self._d = snapshot
+            self._out = self._salvage(data, 256)
+            raise OSError("gzip data error: invalid deflate data") from None
+
+    def _salvage(self, data: bytes, step: int) -> bytes:
+        """Decompress ``data`` in ``step``-byte pieces up to the first damaged one, then byte by byte
+        through that piece: everything decodable before the damage."""
+        out = b""
+        for i in range(0, len(data), step):
+            snapshot = self._d.copy()
             try:
-                for i in range(0, len(data), 256):
-                    out += self._feed(data[i:i + 256])
-            except zlib.error as exc:
-                self._out = out
-                raise OSError(f"gzip data error: {exc}") from exc
-            raise
+                out += self._feed(data[i:i + step])
+            except zlib.error:
+                if step == 1:
+                    return out
+                self._d = snapshot
+                return out + self._salvage(data[i:i + step], 1)
+        return out
 
 
 def find_marker(raw: IO[bytes], start: int, marker: bytes, chunk: int = 1 << 20) -> int | None:
