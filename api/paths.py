@@ -73,7 +73,7 @@ class Confiner:
         )
         if not matches:
             raise PathError(field, f"{raw!r} matches no file")
-        for match in matches:
+        for match in _with_files_below(matches):
             if not self.inside(Path(match).resolve()):
                 raise PathError(field, f"{raw!r} matches {match!r}, which resolves outside the data roots")
         return pattern
@@ -135,12 +135,9 @@ class Confiner:
         return spec
 
 
-def walk_strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from walk_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk_strings(v)
+def _with_files_below(matches: list[str]) -> Iterator[str]:
+    """The matches, and for a matched folder everything below it (a folder input reads its files)."""
+    for match in matches:
+        yield match
+        if Path(match).is_dir():
+            yield from glob.iglob(str(Path(match) / "**" / "*"), recursive=True)

@@ -1,0 +1,115 @@
+"""``curator serve``: run the job service with uvicorn.
+
+With no Ray job server configured (``CURATOR_RAY_ADDRESS``, or ``RAY_ADDRESS`` as an http URL), it reuses a
+local head answering on the dashboard port or starts one with ``ray start --head``. That head is left
+running on exit, so jobs survive a restart of the service (stop it with ``ray stop``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger("api.serve")
+
+
+def _answers(address: str) -> bool:
+    try:
+        return httpx.get(address + "/api/version", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, timeout: float = 60) -> str:
+    """Reuse or start a local Ray head; return its dashboard (job server) address."""
+    address = f"http://127.0.0.1:{dashboard_port}"
+    if _answers(address):
+        log.info("using the Ray head already answering at %s", address)
+        return address
+    ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    cmd = [
+        ray_bin,
+        "start",
+        "--head",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard_port}",
+        "--include-dashboard=true",
+        "--disable-usage-stats",
+    ]
+    if num_cpus:
+        cmd.append(f"--num-cpus={num_cpus}")
+    log.info("starting a local Ray head: %s", " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"`ray start --head` failed:\n{proc.stderr or proc.stdout}")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _answers(address):
+            return address
+        time.sleep(0.5)
+    raise SystemExit(f"the local Ray head did not answer at {address} within {timeout:.0f}s")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="curator serve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Other settings come from CURATOR_* environment variables (api/SETTINGS.md).",
+    )
+    p.add_argument("--host", help="bind address (CURATOR_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (CURATOR_PORT, default 8000)")
+    p.add_argument("--ray-address", help="Ray dashboard URL (CURATOR_RAY_ADDRESS)")
+    p.add_argument("--dashboard-port", type=int, default=8265, help="port of a local head started here")
+    p.add_argument("--num-cpus", type=int, help="CPUs of a local head started here")
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    settings = Settings()
+    updates: dict = {}
+    if args.host:
+        updates["host"] = args.host
+    if args.port is not None:
+        updates["port"] = args.port
+    if args.ray_address:
+        updates["ray_address"] = args.ray_address
+    settings = settings.model_copy(update=updates)
+    if not settings.dashboard_address():
+        address = start_local_head(args.dashboard_port, args.num_cpus)
+        updates = {"ray_address": address}
+        if "job_entrypoint" not in settings.model_fields_set:
+            # the head runs on this machine: jobs use this very interpreter
+            updates["job_entrypoint"] = f"{sys.executable} -m curator"
+        settings = settings.model_copy(update=updates)
+    app = create_app(settings)
+    token = getattr(app.state, "generated_token", None)
+    if token:
+        print(f"curator serve: no CURATOR_TOKENS set; use this token for this run: {token}", flush=True)
+    print(
+        f"curator serve: http://{settings.host}:{settings.port}/ (Ray jobs at {settings.ray_address})",
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

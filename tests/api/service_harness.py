@@ -1,0 +1,153 @@
+"""Helpers of the job-service tests: a real uvicorn server in a subprocess, configured by CURATOR_* env
+vars, over SQLite or the real PostgreSQL on 127.0.0.1:5432 (one fresh schema per server)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PG_URL = os.environ.get("CURATOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TOKEN = "alice-token-" + "x" * 20
+OTHER_TOKEN = "bob-token-" + "y" * 20
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_available() -> bool:
+    from sqlalchemy import create_engine, text
+
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def require_pg() -> None:
+    if not pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL} (CI must start it)")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
+
+
+def drop_pg_schema(schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def db_env(backend: str, state_dir: Path) -> dict[str, str]:
+    if backend == "sqlite":
+        return {"CURATOR_DATABASE_URL": f"sqlite:///{state_dir / 'jobs.db'}"}
+    return {"CURATOR_DATABASE_URL": PG_URL, "CURATOR_DB_SCHEMA": f"t_{uuid.uuid4().hex[:12]}"}
+
+
+def write_jsonl(path: Path, texts: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": f"d{i}", "text": t}) + "\n")
+    return path
+
+
+class Server:
+    """``uvicorn api.app:app`` in a subprocess; ``stop()`` is SIGTERM, ``kill()`` SIGKILL."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        self.env = env
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> Server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CURATOR_") and k != "RAY_ADDRESS"}
+        env.update(self.env)
+        env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def client(self, token: str | None = TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def base_env(tmp: Path, backend: str = "sqlite", **extra: str) -> dict[str, str]:
+    state = tmp / "state"
+    data = tmp / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    env = {
+        "CURATOR_STATE_DIR": str(state),
+        "CURATOR_DATA_ROOTS": str(data),
+        "CURATOR_TOKENS": f"alice:{TOKEN},bob:sha256:{hashlib.sha256(OTHER_TOKEN.encode()).hexdigest()}",
+        "CURATOR_POLL_INTERVAL_S": "0.5",
+        "CURATOR_PIPELINES_DIR": str(tmp / "pipelines"),
+        "CURATOR_RAY_ADDRESS": "http://127.0.0.1:9",  # nothing listens: submissions answer 503
+        "CURATOR_MAX_BODY_BYTES": "65536",
+        **db_env(backend, state),
+    }
+    env.update(extra)
+    return env
