@@ -1,0 +1,154 @@
+"""Data-root confinement on crafted trees: dot-dots, symlinks, globs, folders, URLs."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.paths import Confiner, PathError
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root, other, outside = tmp_path / "root", tmp_path / "other", tmp_path / "outside"
+    for d in (root / "sub", other, outside):
+        d.mkdir(parents=True)
+    (root / "a.jsonl").write_text("{}\n")
+    (root / "sub" / "b.jsonl").write_text("{}\n")
+    (other / "c.jsonl").write_text("{}\n")
+    (outside / "secret.jsonl").write_text("{}\n")
+    (root / "inner_link.jsonl").symlink_to(root / "a.jsonl")
+    return {
+        "root": root.resolve(),
+        "other": other.resolve(),
+        "outside": outside.resolve(),
+        "c": Confiner([root, other], ["s3://bucket/"]),
+    }
+
+
+def test_relative_paths_resolve_against_the_first_root(tree):
+    c = tree["c"]
+    assert c.input_pattern("f", "a.jsonl") == str(tree["root"] / "a.jsonl")
+    assert c.input_pattern("f", "sub/*.jsonl") == str(tree["root"] / "sub" / "*.jsonl")
+    assert c.input_pattern("f", str(tree["other"] / "c.jsonl")) == str(tree["other"] / "c.jsonl")
+    assert c.input_pattern("f", "file://" + str(tree["root"] / "a.jsonl")) == str(tree["root"] / "a.jsonl")
+    # a symlink that stays inside the roots is fine; the job gets the resolved target it was checked as
+    assert c.input_pattern("f", "inner_link.jsonl") == str(tree["root"] / "a.jsonl")
+    assert c.output_dir("o", "out/run1") == str(tree["root"] / "out" / "run1")
+
+
+@pytest.mark.parametrize(
+    "raw", ["../outside/secret.jsonl", "sub/../../outside/secret.jsonl", "sub/..", "s3://bucket/../x"]
+)
+def test_dot_dot_is_refused(tree, raw):
+    with pytest.raises(PathError, match="'..' is not allowed"):
+        tree["c"].input_pattern("inputs[0].path", raw)
+
+
+def test_symlink_escapes_are_refused(tree):
+    root, outside, c = tree["root"], tree["outside"], tree["c"]
+    (root / "file_link.jsonl").symlink_to(outside / "secret.jsonl")
+    (root / "dir_link").symlink_to(outside)
+    (root / "sub" / "z.jsonl").symlink_to(outside / "secret.jsonl")
+    for raw, msg in (
+        ("file_link.jsonl", "outside the data roots"),
+        ("dir_link/secret.jsonl", "outside"),
+        ("dir_link/*.jsonl", "outside"),
+        ("sub/*.jsonl", "resolves outside"),
+        ("sub", "resolves outside"),
+        ("**/*.jsonl", "resolves outside"),
+    ):
+        with pytest.raises(PathError, match=msg):
+            c.input_pattern("f", raw)
+    with pytest.raises(PathError, match="outside"):
+        c.output_dir("o", "dir_link/out")
+
+
+def test_absolute_outside_and_other_refusals(tree):
+    c = tree["c"]
+    with pytest.raises(PathError, match="outside the data roots"):
+        c.input_pattern("f", str(tree["outside"] / "secret.jsonl"))
+    with pytest.raises(PathError, match="matches no file"):
+        c.input_pattern("f", "nothing/*.jsonl")
+    with pytest.raises(PathError, match="not an allowed input prefix"):
+        c.input_pattern("f", "s3://other-bucket/x.jsonl")
+    assert c.input_pattern("f", "s3://bucket/cc/*.warc.gz") == "s3://bucket/cc/*.warc.gz"
+    with pytest.raises(PathError, match="local paths"):
+        c.output_dir("o", "s3://bucket/out")
+    with pytest.raises(PathError, match="not the root itself"):
+        c.output_dir("o", str(tree["other"]))
+    with pytest.raises(PathError, match="glob"):
+        c.output_dir("o", "out/*")
+    with pytest.raises(PathError, match="not a folder"):
+        c.output_dir("o", "a.jsonl")
+    with pytest.raises(PathError, match="NUL"):
+        c.input_pattern("f", "a\x00.jsonl")
+
+
+def test_confine_spec_rewrites_every_path_and_names_the_field(tree):
+    c = tree["c"]
+    spec = {
+        "inputs": [{"path": ["a.jsonl", "sub/*.jsonl"], "options": {"text_field": "text"}}],
+        "stages": [{"stage": "quality_classifier", "model_path": "a.jsonl", "threshold": 0.5}],
+        "output": {"path": "out"},
+    }
+    out = c.confine_spec(spec)
+    assert out["inputs"][0]["path"] == [str(tree["root"] / "a.jsonl"), str(tree["root"] / "sub" / "*.jsonl")]
+    assert out["inputs"][0]["options"] == {"text_field": "text"}
+    assert out["stages"][0] == {
+        "stage": "quality_classifier",
+        "model_path": str(tree["root"] / "a.jsonl"),
+        "threshold": 0.5,
+    }
+    assert out["output"]["path"] == str(tree["root"] / "out")
+    assert spec["output"]["path"] == "out"  # the input is not modified
+    bad = dict(
+        spec, stages=[{"stage": "toxicity", "word_lists": {"en": str(tree["outside"] / "secret.jsonl")}}]
+    )
+    with pytest.raises(PathError) as info:
+        c.confine_spec(bad)
+    assert info.value.field == "stages[0].word_lists.en"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["sub", "..", ".", "a.jsonl", "*", "dir_link", "out", "b.jsonl", "**"]),
+        min_size=1,
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_accepted_paths_always_lie_inside_a_root(tmp_path_factory, parts, absolute):
+    base = tmp_path_factory.mktemp("h")
+    root, outside = base / "root", base / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a.jsonl").write_text("x")
+    (root / "sub" / "b.jsonl").write_text("x")
+    (outside / "b.jsonl").write_text("x")
+    (root / "dir_link").symlink_to(outside)
+    c = Confiner([root])
+    raw = os.path.join(str(root) if absolute else "", *parts)
+    roots = [root.resolve()]
+    try:
+        pattern = c.input_pattern("f", raw)
+    except PathError:
+        pass
+    else:
+        matches = glob.glob(pattern, recursive=True) or [pattern]
+        below = [f for m in matches if os.path.isdir(m) for f in glob.glob(m + "/**/*", recursive=True)]
+        for m in matches + below:
+            resolved = Path(m).resolve()
+            assert any(resolved == r or r in resolved.parents for r in roots), (raw, m)
+    try:
+        out = Path(c.output_dir("o", raw)).resolve()
+    except PathError:
+        pass
+    else:
+        assert root.resolve() in out.parents
