@@ -12,9 +12,10 @@ Steps, in this order, each switchable:
    ``"keep"`` leaves them.
 5. ``dashes`` (``"ascii"``): hyphen, dash and minus variants (U+2010..U+2015, U+2212, U+FE58, U+FE63,
    U+FF0D) become ``-``; ``"keep"`` leaves them. ``ellipsis`` (on): ``…`` becomes ``...``.
-6. ``remove_emoji`` (off): emoji (Extended_Pictographic), their modifiers, variation selectors and
-   regional-indicator flags are deleted. ``remove_symbols`` (off): other symbols (Unicode So) and
-   private-use characters are deleted.
+6. ``remove_emoji`` (off): emoji (characters shown as emoji by default, or followed by the emoji
+   variation selector), with their skin-tone modifiers, joiner sequences and regional-indicator flags,
+   are deleted; text-style symbols such as (c) and TM signs stay. ``remove_symbols`` (off): other
+   symbols (Unicode So, emoji included), skin-tone modifiers and private-use characters are deleted.
 7. ``whitespace`` (on): ``\\r\\n``/``\\r``/U+2028/U+2029/U+0085 become ``\\n``; other Unicode spaces and tabs
    become a space; runs of spaces collapse to one; spaces at line ends are stripped; more than one empty
    line in a row collapses to one; the text is stripped.
@@ -57,10 +58,10 @@ _QUOTE_TABLE = {
 }
 _DASH_TABLE = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-")
 _EMOJI_RE = regex.compile(
-    r"[\p{Extended_Pictographic}\p{Emoji_Modifier}\p{Regional_Indicator}\ufe0e\ufe0f\u20e3]"
-    r"(?:\u200d[\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f])*"
+    r"(?:[\p{Emoji_Presentation}\p{Emoji_Modifier}\p{Regional_Indicator}]|\p{Extended_Pictographic}\ufe0f)"
+    r"[\ufe0f\u20e3\p{Emoji_Modifier}]*(?:\u200d\p{Extended_Pictographic}[\ufe0f\p{Emoji_Modifier}]*)*"
 )
-_SYMBOL_RE = regex.compile(r"[\p{So}\p{Co}]")
+_SYMBOL_RE = regex.compile(r"[\p{So}\p{Co}\p{Emoji_Modifier}]")
 _NEWLINE_RE = regex.compile(r"\r\n?|[\u2028\u2029\u0085]")
 _SPACES_RE = regex.compile(r"[^\S\n]+")  # any whitespace but newline
 _TRAILING_RE = regex.compile(r" +\n| +$")
