@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,11 +21,31 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Ray >= 2.5x turns on token auth for a new local cluster by default and keeps the token in
+# ~/.ray/auth_token, which then also applies to every later `ray start` on the machine. The test clusters
+# are private to this machine's loopback: keep them unauthenticated so every client in the suite (the
+# driver, `ray job submit`, the job service's JobSubmissionClient) behaves the same on a fresh machine.
+os.environ["RAY_AUTH_MODE"] = "disabled"
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _kill_processes_using(folder: Path) -> None:
+    """Kill this cluster's stragglers (agents that left the process group) by their open log files."""
+    prefix = str(folder)
+    for pid_dir in Path("/proc").glob("[0-9]*"):
+        if int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            fds = list((pid_dir / "fd").iterdir())
+            if any(os.readlink(fd).startswith(prefix) for fd in fds):
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 @pytest.fixture(scope="session")
@@ -41,26 +62,50 @@ def ray_head():
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}",
         f"--temp-dir={tmp}", "--include-dashboard=true", "--disable-usage-stats",
     ]
-    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    # --block keeps `ray start` in the foreground as the parent of this cluster's processes, so the
+    # teardown can stop exactly this cluster (not others on the machine) by killing its process group.
+    log = open(tmp / "ray-start.log", "wb")
+    proc = subprocess.Popen(cmd + ["--block"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     addresses = {
         "gcs": f"127.0.0.1:{gcs_port}",
         "dashboard": f"http://127.0.0.1:{dash_port}",
         "temp_dir": str(tmp),
     }
     # wait for the job server to answer
+    import urllib.error
     import urllib.request
 
-    deadline = time.time() + 60
+    deadline = time.time() + 180
     while time.time() < deadline:
         try:
             urllib.request.urlopen(addresses["dashboard"] + "/api/version", timeout=2)
             break
+        except urllib.error.HTTPError:
+            break  # it answers (an auth error still means the server is up)
         except Exception:
             time.sleep(0.5)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        tail = (tmp / "ray-start.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"Ray head did not answer at {addresses['dashboard']}:\n{tail}")
     try:
         yield addresses
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+        try:
+            import ray
+
+            ray.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _kill_processes_using(tmp)
+        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -58,8 +58,18 @@ class _RollingWriter:
         self.done: list[tuple[str, int]] = []
 
     def write(self, table: pa.Table) -> None:
+        """Append rows, closing the current shard whenever it reaches the target size (big blocks are
+        sliced so shards stay near the target)."""
         if len(table) == 0:
             return
+        bytes_per_row = max(1, table.nbytes // len(table))
+        start = 0
+        while start < len(table):
+            room = max(1, (self.shard_bytes - self.bytes) // bytes_per_row)
+            self._write(table.slice(start, room))
+            start += room
+
+    def _write(self, table: pa.Table) -> None:
         if self.writer is not None and table.schema != self.writer.schema:
             table = self._conform(table)
         if self.writer is None:
