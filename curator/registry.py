@@ -34,6 +34,9 @@ BUILTIN: dict[str, str] = {
     "pii": "curator.stages.pii:PiiRedact",
     "exact_dedup": "curator.dedup.exact:ExactDedup",
     "fuzzy_dedup": "curator.dedup.fuzzy:FuzzyDedup",
+    "split": "curator.stages.split:Split",
+    "decontaminate": "curator.stages.decontaminate:Decontaminate",
+    "mix": "curator.stages.mix:Mix",
 }
 
 
