@@ -59,7 +59,7 @@ class _Decoder(io.RawIOBase):
     def __init__(self, inner: IO[bytes], kind: str, chunk: int = 1 << 16) -> None:
         self._inner, self._kind, self._chunk = inner, kind, chunk
         self._d = self._new()
-        self._out = b""
+        self._out, self._pos = b"", 0  # decoded bytes not yet handed out start at _pos
         self._error: Exception | None = None
         self._done = False
 
@@ -74,16 +74,17 @@ class _Decoder(io.RawIOBase):
         return True
 
     def readinto(self, buf) -> int:
-        while not self._out and not self._done:
+        while self._pos >= len(self._out) and not self._done:
             self._fill()
-        if not self._out:
+        left = len(self._out) - self._pos
+        if left <= 0:
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error
             return 0
-        n = min(len(buf), len(self._out))
-        buf[:n] = self._out[:n]
-        self._out = self._out[n:]
+        n = min(len(buf), left)
+        buf[:n] = memoryview(self._out)[self._pos:self._pos + n]
+        self._pos += n
         return n
 
     def _fill(self) -> None:
@@ -94,7 +95,7 @@ class _Decoder(io.RawIOBase):
                     self._error = EOFError(f"{self._kind} stream ended before its end-of-stream marker")
                 self._done = True
                 return
-            self._out = self._decompress(data)
+            self._out, self._pos = self._decompress(data), 0
         except Exception as exc:  # zlib.error, zstandard.ZstdError: damaged data
             self._error = exc if isinstance(exc, OSError) else OSError(f"{self._kind} data error: {exc}")
             self._done = True
@@ -117,7 +118,7 @@ class _Decoder(io.RawIOBase):
             # Damaged deflate data: replay this chunk in small steps from the saved state so that
             # the bytes before the damage still come out, then report the error.
             self._d = snapshot
-            self._out = self._salvage(data, 256)
+            self._out, self._pos = self._salvage(data, 256), 0
             raise OSError("gzip data error: invalid deflate data") from None
 
     def _salvage(self, data: bytes, step: int) -> bytes:

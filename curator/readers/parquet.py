@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -89,8 +90,9 @@ def _to_core(
     reasons = [
         ("missing_text", pc.is_null(text)),
         ("too_large", pc.fill_null(pc.greater(nbytes, max_doc_bytes), False)),
-        ("nul_bytes", pc.fill_null(pc.match_substring(text, "\x00"), False)),
     ]
+    if _may_hold_nul(text):  # the exact per-row scan only when a NUL byte is in the data at all
+        reasons.append(("nul_bytes", pc.fill_null(pc.match_substring(text, "\x00"), False)))
     keep = pa.array([i not in invalid for i in range(n)], pa.bool_())
     for reason, bad in reasons:
         bad = pc.and_(bad, keep)  # each row counted once, under its first reason
@@ -117,6 +119,12 @@ def _to_core(
         schema=CORE_SCHEMA,
     )
     return out.filter(keep)
+
+
+def _may_hold_nul(text: pa.Array) -> bool:
+    """Whether the string array's data buffer holds a 0 byte (a vectorized scan, no per-row work)."""
+    data = text.buffers()[2]
+    return data is not None and bool((np.frombuffer(data, dtype=np.uint8) == 0).any())
 
 
 def _as_utf8(col: pa.ChunkedArray, row0: int, stats: ReadStats) -> tuple[pa.Array, set[int]]:

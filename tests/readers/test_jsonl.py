@@ -139,3 +139,26 @@ def test_last_line_without_newline_and_empty_file(tmp_path):
 def test_read_jsonl_batches():
     sizes = [t.num_rows for t in read_jsonl(SAMPLE, batch_size=200)]
     assert sizes == [200, 200, 70]
+
+
+def test_stdlib_fallback_gives_the_same_rows(monkeypatch):
+    import curator.readers.jsonl as mod
+
+    for path in (BAD / "mixed.jsonl", SAMPLE):
+        fast = _rows(path, max_doc_bytes=500)
+        with monkeypatch.context() as m:
+            m.setattr(mod, "_loads", mod._stdlib_loads)
+            slow = _rows(path, max_doc_bytes=500)
+        assert slow[0] == fast[0] and slow[1].skipped == fast[1].skipped
+
+
+def test_a_lone_surrogate_escape_is_invalid_json_not_a_crash(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"text": "ok"}\n{"text": "bad \\ud800 half pair"}\n{"text": "ok too"}\n')
+    import curator.readers.jsonl as mod
+
+    for loads in (mod._loads, mod._stdlib_loads):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(mod, "_loads", loads)
+            rows, stats = _rows(p)
+        assert [r["text"] for r in rows] == ["ok", "ok too"] and stats.skipped == {"invalid_json": 1}
