@@ -137,16 +137,18 @@ class Block(nn.Module):
 def ce_chunk(logits: torch.Tensor, targets: torch.Tensor, scale: torch.Tensor):
     """Summed cross-entropy of one chunk of logits (n, V), and its gradient times scale (as logits' dtype).
 
-    Targets < 0 contribute neither loss nor gradient. Compiled once per shape on the GPU, this reads the
-    logits once and writes the gradient once.
+    Targets < 0 contribute neither loss nor gradient. Written as a reduction plus one pointwise pass
+    (the one-hot is a comparison with an index ramp, not a scatter), so compiled on the GPU it reads the
+    logits for the log-sum-exp, reads them once more and writes the gradient once.
     """
     lf = logits.to(torch.promote_types(logits.dtype, torch.float32))
     lse = torch.logsumexp(lf, dim=-1)
     ok = targets >= 0
-    t = targets.clamp(min=0)[:, None]
-    loss = ((lse - lf.gather(1, t).squeeze(1)) * ok).sum()
-    g = torch.exp(lf - lse[:, None]).scatter_add(1, t, -torch.ones_like(lse)[:, None])
-    return loss, (g * (ok[:, None] * scale)).to(logits.dtype)
+    t = targets.clamp(min=0)
+    loss = ((lse - lf.gather(1, t[:, None]).squeeze(1)) * ok).sum()
+    onehot = torch.arange(lf.shape[1], device=lf.device)[None, :] == t[:, None]
+    g = (torch.exp(lf - lse[:, None]) - onehot.to(lf.dtype)) * (ok.to(lf.dtype) * scale)[:, None]
+    return loss, g.to(logits.dtype)
 
 
 class _FusedLinearCE(torch.autograd.Function):

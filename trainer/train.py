@@ -47,6 +47,7 @@ class TrainConfig:
     pos: str = "learned"
     block_size: int = 256
     dropout: float = 0.0
+    bias: bool = True  # biases in linear layers and layer norms (GPT-2 has them)
     loss_impl: str = "fused"
     batch_size: int = 8  # per process, per micro-batch
     grad_accum: int = 1
@@ -271,7 +272,7 @@ def _run(cfg: TrainConfig, d: Dist, on_log) -> dict:
             mcfg_kw = dict(ckpt["model_config"])
         else:
             mcfg_kw = asdict(preset(cfg.model, vocab_size=meta["vocab_size"], block_size=cfg.block_size,
-                                    pos=cfg.pos, dropout=cfg.dropout, loss_impl=cfg.loss_impl,
+                                    pos=cfg.pos, dropout=cfg.dropout, loss_impl=cfg.loss_impl, bias=cfg.bias,
                                     grad_checkpoint=cfg.grad_checkpoint))
         torch.manual_seed(cfg.seed)
         model = GPT(GPTConfig(**mcfg_kw))
