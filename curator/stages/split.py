@@ -1,0 +1,194 @@
+"""Deterministic train/eval split (stage ``split``).
+
+Every document gets a 64-bit XXH3 hash of its split key (seeded by ``seed``, default the run's seed) and
+goes to ``eval`` when the hash falls below a cut, else to ``train``; the result is written to the
+``split`` column and the Parquet writer routes the rows to ``<out>/train/`` and ``<out>/eval/``. Nothing
+is dropped. All rows that share a key land on one side, and the same key + seed always gives the same
+side, whatever the batching or order.
+
+The key (``key``): ``auto`` (default) uses ``dup_cluster`` where a dedup stage set it, else ``mix_of``
+(the original of a ``mix`` up-sampled copy), else ``id``; so a cluster of near-duplicates, or the copies
+of one document, never straddle the split. Any other value names a column to hash (nulls fall back to
+``id``).
+
+Sizes:
+- ``eval_fraction`` alone (default 0.01): a row is ``eval`` when ``hash < fraction * 2**64``. No count and
+  no shuffle are needed (a plain map over the blocks); the eval share is ``fraction`` up to sampling noise.
+- ``eval_size`` (a number of documents) or ``stratify_by`` (a column such as ``source`` or ``lang``):
+  a first pass collects each row's hash and stratum on the driver (one small pass; no shuffle); each stratum
+  gets a quota (``eval_fraction`` of its rows, or ``eval_size`` shared in proportion to stratum sizes
+  by largest remainder) and takes the smallest-hash keys, whole groups at a time, while they fit the
+  quota. A group whose members sit in several strata counts in the smallest stratum value. Eval then
+  holds at most the quota, less only by a group that did not fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+from pydantic import Field, model_validator
+
+from curator.stages.base import GlobalStage, StageConfig, set_column
+
+SPLIT = "split"
+TRAIN, EVAL = "train", "eval"
+AUTO_KEYS = ("dup_cluster", "mix_of", "id")
+_H, _S = "_split_hash", "_split_stratum"
+_NULL_STRATUM = "\x00null"  # stands for a null stratum value on the driver
+
+
+class SplitConfig(StageConfig):
+    key: str = Field("auto", description="column hashed for the split; auto: dup_cluster, mix_of, then id")
+    eval_fraction: float | None = Field(0.01, ge=0.0, le=1.0, description="share of documents in eval")
+    eval_size: int | None = Field(None, ge=0, description="number of eval documents (overrides the fraction)")
+    stratify_by: str | None = Field(None, description="column whose values each get their share of eval")
+    seed: int | None = Field(None, description="hash seed (default: the run's seed)")
+    rounding: Literal["floor", "nearest"] = Field("nearest", description="per-stratum quota rounding")
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitConfig:
+        if self.eval_size is None and self.eval_fraction is None:
+            raise ValueError("give eval_fraction or eval_size")
+        return self
+
+    @property
+    def needs_counts(self) -> bool:
+        return self.eval_size is not None or self.stratify_by is not None
+
+
+def key_values(table: pa.Table, key: str) -> pa.ChunkedArray | pa.Array:
+    """The split key of every row, as strings (see the module docstring for ``auto``)."""
+    names = AUTO_KEYS if key == "auto" else (key, "id")
+    cols = [table.column(n).cast(pa.string()) for n in names if n in table.column_names]
+    if not cols:
+        raise KeyError(f"split key column {key!r} not in the table (columns: {table.column_names})")
+    return pc.coalesce(*cols) if len(cols) > 1 else cols[0]
+
+
+def key_hashes(table: pa.Table, key: str, seed: int) -> np.ndarray:
+    """uint64 seeded XXH3 hash of each row's key (a null key hashes as the empty string)."""
+    values = pc.fill_null(key_values(table, key), "").cast(pa.binary()).to_pylist()
+    digest = xxhash.xxh3_64_intdigest
+    return np.fromiter((digest(v, seed=seed) for v in values), dtype=np.uint64, count=len(values))
+
+
+def _labels(is_eval: np.ndarray) -> pa.Array:
+    return pa.array(np.where(is_eval, EVAL, TRAIN), type=pa.string())
+
+
+def split_by_fraction(table: pa.Table, cfg: SplitConfig, seed: int) -> pa.Table:
+    """The count-free rule: ``eval`` iff hash < fraction * 2**64."""
+    frac = float(cfg.eval_fraction or 0.0)
+    cut = np.uint64(min(int(frac * 2.0**64), 2**64 - 1))
+    hashes = key_hashes(table, cfg.key, seed)
+    is_eval = hashes < cut if frac < 1.0 else np.ones(len(hashes), dtype=bool)
+    return set_column(table, SPLIT, _labels(is_eval))
+
+
+def _strata(table: pa.Table, column: str | None) -> list[str]:
+    if column is None:
+        return [""] * table.num_rows
+    if column not in table.column_names:
+        raise KeyError(f"stratify_by column {column!r} not in the table (columns: {table.column_names})")
+    return [_NULL_STRATUM if v is None else str(v) for v in table.column(column).cast(pa.string()).to_pylist()]
+
+
+def hash_rows(table: pa.Table, cfg: SplitConfig, seed: int) -> pa.Table:
+    """First pass: the (hash, stratum) of each row, the only thing the driver collects."""
+    return pa.table({_H: pa.array(key_hashes(table, cfg.key, seed), pa.uint64()),
+                     _S: pa.array(_strata(table, cfg.stratify_by), pa.string())})
+
+
+def _quotas(sizes: np.ndarray, cfg: SplitConfig) -> np.ndarray:
+    """Eval documents per stratum: the fraction of each, or eval_size shared by largest remainder."""
+    total = int(sizes.sum())
+    if cfg.eval_size is not None:
+        want = min(cfg.eval_size, total)
+        exact = sizes * (want / total) if total else sizes * 0.0
+        base = np.floor(exact).astype(np.int64)
+        left = want - int(base.sum())
+        order = np.lexsort((np.arange(len(sizes)), -(exact - base)))  # largest remainder, then first
+        base[order[:left]] += 1
+        return base
+    exact = sizes * float(cfg.eval_fraction)
+    return (np.floor(exact) if cfg.rounding == "floor" else np.floor(exact + 0.5)).astype(np.int64)
+
+
+def plan_counts(hashes: np.ndarray, strata: list[str] | np.ndarray, cfg: SplitConfig) -> dict[str, Any]:
+    """From every row's (hash, stratum): a per-stratum hash cut so each stratum's eval fits its quota.
+
+    Returns ``{"cuts": {stratum: cut}, "owner": {hash: stratum}}``: a row is eval iff its key hash is
+    below the cut of its group's stratum; ``owner`` names that stratum for the (rare) groups whose
+    members lie in several strata.
+    """
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    names, codes = np.unique(np.asarray(strata, dtype=object).astype(str), return_inverse=True)
+    cuts: dict[str, int] = {}
+    owner: dict[int, str] = {}
+    if len(hashes) == 0:
+        return {"cuts": cuts, "owner": owner}
+    order = np.lexsort((codes, hashes))
+    h_sorted, c_sorted = hashes[order], codes[order]
+    starts = np.flatnonzero(np.r_[True, h_sorted[1:] != h_sorted[:-1]])
+    group_hash = h_sorted[starts]
+    group_size = np.diff(np.r_[starts, len(h_sorted)])
+    group_code = c_sorted[starts]  # rows are sorted by code within a hash: the smallest stratum owns it
+    mixed = np.flatnonzero(c_sorted[np.r_[starts[1:], len(h_sorted)] - 1] != group_code)
+    owner = {int(group_hash[g]): str(names[group_code[g]]) for g in mixed}
+    sizes = np.bincount(codes, minlength=len(names))
+    quotas = _quotas(sizes, cfg)
+    for code, name in enumerate(names):
+        mine = np.flatnonzero(group_code == code)  # groups in hash order
+        taken = int(np.searchsorted(np.cumsum(group_size[mine]), quotas[code], side="right"))
+        cuts[str(name)] = int(group_hash[mine[taken]]) if taken < len(mine) else 2**64
+    return {"cuts": cuts, "owner": owner}
+
+
+def split_by_plan(table: pa.Table, cfg: SplitConfig, seed: int, plan: dict[str, Any]) -> pa.Table:
+    """Second pass: label each row with the cut of its group's stratum."""
+    hashes = key_hashes(table, cfg.key, seed)
+    strata = _strata(table, cfg.stratify_by)
+    owner, cuts = plan["owner"], plan["cuts"]
+    is_eval = np.fromiter(
+        (h < cuts.get(owner.get(h, s), 0) for h, s in zip(hashes.tolist(), strata)), dtype=bool, count=len(strata)
+    )
+    return set_column(table, SPLIT, _labels(is_eval))
+
+
+def split_tables(tables: Iterable[pa.Table], cfg: SplitConfig, seed: int) -> list[pa.Table]:
+    """Split in-memory tables with exactly the logic ``Split.run`` applies to a dataset."""
+    tables = list(tables)
+    if not cfg.needs_counts:
+        return [split_by_fraction(t, cfg, seed) for t in tables]
+    rows = [hash_rows(t, cfg, seed) for t in tables]
+    hashes = np.concatenate([r.column(_H).to_numpy() for r in rows]) if rows else np.zeros(0, np.uint64)
+    strata = [s for r in rows for s in r.column(_S).to_pylist()]
+    plan = plan_counts(hashes, strata, cfg)
+    return [split_by_plan(t, cfg, seed, plan) for t in tables]
+
+
+class Split(GlobalStage):
+    """Write ``split`` = train / eval by a seeded hash of the key; see the module docstring."""
+
+    name: ClassVar[str] = "split"
+    Config: ClassVar[type[StageConfig]] = SplitConfig
+
+    def run(self, ds: Any, *, seed: int = 0) -> Any:
+        cfg: SplitConfig = self.config  # type: ignore[assignment]
+        seed = cfg.seed if cfg.seed is not None else seed
+        if not cfg.needs_counts:
+            return ds.map_batches(split_by_fraction, batch_format="pyarrow", fn_kwargs={"cfg": cfg, "seed": seed})
+        hashes, strata = [], []
+        collected = ds.map_batches(hash_rows, batch_format="pyarrow", fn_kwargs={"cfg": cfg, "seed": seed})
+        for batch in collected.iter_batches(batch_format="pyarrow", batch_size=None):
+            hashes.append(batch.column(_H).to_numpy())
+            strata.extend(batch.column(_S).to_pylist())
+        all_hashes = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
+        plan = plan_counts(all_hashes, strata, cfg)
+        return ds.map_batches(split_by_plan, batch_format="pyarrow",
+                              fn_kwargs={"cfg": cfg, "seed": seed, "plan": plan})
