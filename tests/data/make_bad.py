@@ -192,6 +192,16 @@ def make_parquet() -> None:
                   "key": ["k1", "k2", "k3", "k4", "k5"]})
     pq.write_table(t, OUT / "rows.parquet", row_group_size=2)
     write("not_parquet.parquet", b"PAR1 this is not a parquet file at all PAR1")
+    # two row groups of three rows; the second one's compressed pages overwritten
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"text": [f"doc {i} " + "x" * 50 for i in range(6)]}), buf,
+                   row_group_size=3, compression="zstd")
+    data = bytearray(buf.getvalue())
+    col = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(1).column(0)
+    start = col.dictionary_page_offset or col.data_page_offset
+    for i in range(start + 20, start + col.total_compressed_size - 2):
+        data[i] ^= 0x55
+    write("bad_row_group.parquet", bytes(data))
 
 
 def main() -> None:

@@ -59,3 +59,9 @@ def test_missing_column_and_not_a_parquet_file_are_counted_not_raised(tmp_path):
     assert rows == [] and stats.skipped == {"missing_column": 1}
     rows, stats = _rows(BAD / "not_parquet.parquet")
     assert rows == [] and stats.skipped == {"corrupt_file": 1}
+
+
+def test_a_damaged_row_group_keeps_the_rows_before_it():
+    rows, stats = _rows(BAD / "bad_row_group.parquet", batch_size=3)
+    assert [r["text"].split(" x")[0] for r in rows] == ["doc 0", "doc 1", "doc 2"]
+    assert stats.skipped == {"corrupt_stream": 1}

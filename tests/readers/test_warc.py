@@ -205,3 +205,11 @@ def test_a_declared_charset_decodes_back_to_the_original_text(text, charset):
 def test_tables_concatenate_into_one_core_table(sample):
     tables = list(read_warc(SAMPLE, batch_size=64))
     assert pa.concat_tables(tables).num_rows == 256
+
+
+@pytest.mark.parametrize("content", [b"hello\nthis is not a WARC file\n", bytes(range(256)) * 8])
+def test_a_file_that_is_not_a_warc_is_one_counted_skip(tmp_path, content):
+    p = tmp_path / "x.warc"
+    p.write_bytes(content)
+    rows, stats = _rows(p)
+    assert rows == [] and stats.skipped == {"corrupt_record": 1}
