@@ -213,3 +213,35 @@ def test_a_file_that_is_not_a_warc_is_one_counted_skip(tmp_path, content):
     p.write_bytes(content)
     rows, stats = _rows(p)
     assert rows == [] and stats.skipped == {"corrupt_record": 1}
+
+
+def _response(uri: str, headers: list[tuple[str, str]], payload: bytes) -> bytes:
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=False)
+    http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
+    w.write_record(w.create_warc_record(uri, "response", payload=io.BytesIO(payload), length=len(payload),
+                                        http_headers=http))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("backend", ["fastwarc", "warcio"])
+def test_gzip_content_encoding_and_chunked_transfer_are_undone(tmp_path, backend):
+    import gzip
+
+    body = "<html><body><p>compressed ünïcödé page</p></body></html>".encode()
+    html = [("Content-Type", "text/html; charset=utf-8")]
+    gz = gzip.compress(body)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    p = tmp_path / "enc.warc"
+    encoded = [*html, ("Content-Encoding", "gzip"), ("Content-Length", str(len(gz)))]
+    p.write_bytes(_response("http://e/gz", encoded, gz)
+                  + _response("http://e/chunked", [*html, ("Transfer-Encoding", "chunked")], chunked))
+    rows, stats = _rows(p, backend=backend)
+    text = body.decode()
+    assert [(r["url"], r["text"]) for r in rows] == [("http://e/gz", text), ("http://e/chunked", text)]
+    assert not stats.skipped
