@@ -1,0 +1,223 @@
+"""The dataset summary (``manifest["dataset"]``) and the Hugging Face style dataset card (``README.md``).
+
+``dataset_summary`` reads the written Parquet shards (columns ``text``, ``source`` and, when present,
+``lang``; one row group at a time) and counts documents, characters and estimated tokens per split and
+per source, and documents per language. Tokens are estimated as characters / 4 (a rule of thumb for
+English text under a BPE tokenizer, not a tokenizer count).
+
+``write_card`` writes ``<out>/README.md``: YAML front matter the ``datasets`` library and the Hub read
+(``configs`` naming each split and its files, languages, license placeholder, size category, task), then
+the description: counts, the pipeline's stages and parameters, the per-stage funnel, how to load it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+
+CHARS_PER_TOKEN = 4
+TOKEN_NOTE = "estimated_tokens = characters / 4 (rule of thumb for English BPE tokenizers, not a count)"
+REJECTED = "rejected"
+SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (10**9, "100M<n<1B"),
+                   (10**10, "1B<n<10B"), (10**11, "10B<n<100B"), (10**12, "100B<n<1T")]
+
+
+def _counts() -> dict[str, int]:
+    return {"docs": 0, "chars": 0, "estimated_tokens": 0}
+
+
+def _add(into: dict[str, int], docs: int, chars: int) -> None:
+    into["docs"] += docs
+    into["chars"] += chars
+    into["estimated_tokens"] = into["chars"] // CHARS_PER_TOKEN
+
+
+def _batches(path: Path) -> Any:
+    pf = pq.ParquetFile(path)
+    names = set(pf.schema_arrow.names)
+    cols = [c for c in ("text", "source", "lang") if c in names]
+    yield from pf.iter_batches(columns=cols, batch_size=65_536)
+
+
+def dataset_summary(out_dir: str | Path, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per split (subset) and per source: docs, chars, estimated tokens; documents per language.
+
+    ``files`` are the manifest's file entries (``path`` relative to ``out_dir``, ``subset``);
+    rejected files are not part of the dataset and are skipped.
+    """
+    out_dir = Path(out_dir)
+    splits: dict[str, dict[str, Any]] = {}
+    sources: dict[str, dict[str, Any]] = {}
+    langs: Counter = Counter()
+    has_lang = False
+    total = _counts()
+    for entry in files:
+        subset = entry["subset"]
+        if subset == REJECTED:
+            continue
+        split = splits.setdefault(subset, {**_counts(), "files": 0, "bytes": 0})
+        split["files"] += 1
+        split["bytes"] += int(entry.get("bytes") or 0)
+        for batch in _batches(out_dir / entry["path"]):
+            table = pa.Table.from_batches([batch])
+            n = table.num_rows
+            length = pc.fill_null(pc.utf8_length(table.column("text")), 0) if "text" in table.column_names \
+                else pa.array([0] * n, pa.int64())
+            chars = int(pc.sum(length).as_py() or 0)
+            _add(split, n, chars)
+            _add(total, n, chars)
+            src = table.column("source") if "source" in table.column_names else pa.nulls(n, pa.string())
+            grouped = pa.table({"source": pc.fill_null(src.cast(pa.string()), "(none)"), "len": length}) \
+                .group_by("source").aggregate([("len", "sum"), ("len", "count")])
+            for name, c_sum, c_n in zip(*(grouped.column(k).to_pylist() for k in ("source", "len_sum", "len_count"))):
+                s = sources.setdefault(name, {**_counts(), "splits": {}})
+                _add(s, c_n, c_sum or 0)
+                s["splits"][subset] = s["splits"].get(subset, 0) + c_n
+            if "lang" in table.column_names:
+                has_lang = True
+                langs.update(pc.fill_null(table.column("lang").cast(pa.string()), "(none)").to_pylist())
+    summary: dict[str, Any] = {"total": total, "splits": splits, "sources": dict(sorted(sources.items())),
+                               "token_estimate": TOKEN_NOTE}
+    if has_lang:
+        summary["languages"] = dict(langs.most_common())
+    return summary
+
+
+def size_category(n: int) -> str:
+    for bound, name in SIZE_CATEGORIES:
+        if n < bound:
+            return name
+    return "n>1T"
+
+
+def _split_name(subset: str) -> str:
+    return "train" if subset == "data" else subset
+
+
+def front_matter(manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The card's YAML metadata (Hub dataset-card fields)."""
+    data_files = [{"split": _split_name(s), "path": f"{s}/*.parquet"} for s in _ordered(summary["splits"])]
+    meta: dict[str, Any] = {"configs": [{"config_name": "default", "data_files": data_files, "default": True}]}
+    langs = [code for code in summary.get("languages", {}) if code not in ("(none)", "unknown")]
+    if langs:
+        meta["language"] = langs
+    meta.update({
+        "license": "other",
+        "license_name": "source-licenses",
+        "license_details": "Documents keep the licenses and terms of their sources; set the license before "
+                           "publishing.",
+        "size_categories": [size_category(summary["total"]["docs"])],
+        "task_categories": ["text-generation"],
+        "pretty_name": manifest.get("name", "dataset"),
+        "tags": ["curator", "pretraining"],
+    })
+    return meta
+
+
+def _ordered(splits: dict[str, Any]) -> list[str]:
+    rank = {"train": 0, "data": 0, "eval": 1}
+    return sorted(splits, key=lambda s: (rank.get(s, 2), s))
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _funnel(out_dir: Path, manifest: dict[str, Any]) -> str:
+    try:
+        stats = json.loads((out_dir / "stats.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "_No stats.json found._"
+    rows = [["(read)", "", stats["inputs"]["records"], "", _drops(stats["inputs"].get("skipped", {}))]]
+    rows += [[st["name"], st["docs_in"], st["docs_out"], st["chars_out"], _drops(st["drops"])]
+             for st in stats.get("stages", [])]
+    return _table(["stage", "docs in", "docs out", "chars out", "drops (reason: docs)"], rows)
+
+
+def _drops(drops: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v:,}" for k, v in sorted(drops.items())) or "-"
+
+
+def render_card(out_dir: str | Path, manifest: dict[str, Any]) -> str:
+    out_dir = Path(out_dir)
+    summary = manifest.get("dataset") or dataset_summary(out_dir, manifest.get("files", []))
+    meta = yaml.safe_dump(front_matter(manifest, summary), sort_keys=False, allow_unicode=True)
+    name = manifest.get("name", "dataset")
+    counts = manifest.get("counts", {})
+    versions = manifest.get("versions", {})
+    spec = manifest.get("spec", {})
+    total = summary["total"]
+    parts = [f"---\n{meta}---\n", f"# {name}\n"]
+    parts.append(
+        f"Pretraining text curated by curator {versions.get('curator', '?')} on {manifest.get('created_at', '?')}: "
+        f"{total['docs']:,} documents, {total['chars']:,} characters, about {total['estimated_tokens']:,} tokens "
+        f"(estimated as characters / 4, not a tokenizer count), from {len(manifest.get('inputs', []))} input "
+        f"file(s) holding {counts.get('input_docs', 0):,} documents; {counts.get('rejected', 0):,} documents "
+        "were removed (see the funnel below).\n")
+    parts.append("## Splits\n")
+    parts.append(_table(["split", "files", "docs", "chars", "est. tokens", "bytes"],
+                        [[_split_name(s), v["files"], v["docs"], v["chars"], v["estimated_tokens"], v["bytes"]]
+                         for s, v in ((s, summary["splits"][s]) for s in _ordered(summary["splits"]))]) + "\n")
+    parts.append("## Sources\n")
+    parts.append(_table(["source", "docs", "chars", "est. tokens", "docs per split"],
+                        [[s, v["docs"], v["chars"], v["estimated_tokens"],
+                          ", ".join(f"{_split_name(k)}: {n:,}" for k, n in sorted(v["splits"].items()))]
+                         for s, v in summary["sources"].items()]) + "\n")
+    if summary.get("languages"):
+        langs = list(summary["languages"].items())
+        parts.append("## Languages\n")
+        parts.append(_table(["language", "docs", "share"],
+                            [[k, n, f"{n / max(1, total['docs']):.1%}"] for k, n in langs[:30]]) + "\n")
+        if len(langs) > 30:
+            parts.append(f"and {len(langs) - 30} more languages.\n")
+    parts.append("## How it was made\n")
+    stages = spec.get("stages", [])
+    if stages:
+        lines = []
+        for i, st in enumerate(stages, 1):
+            params = {k: v for k, v in st.items() if k not in ("stage", "ray")}
+            lines.append(f"{i}. `{st['stage']}`" + (f": `{json.dumps(params, sort_keys=True)}`" if params else ""))
+        parts.append("Stages, in order, with the parameters given in the spec (others at their defaults):\n\n"
+                     + "\n".join(lines) + "\n")
+    else:
+        parts.append("No stages: the documents are the inputs as read.\n")
+    parts.append("### Funnel\n")
+    parts.append(_funnel(out_dir, manifest) + "\n")
+    parts.append(f"Spec SHA-256 `{manifest.get('spec_sha256', '?')}`, seed {manifest.get('seed', 0)}. Versions: "
+                 + ", ".join(f"{k} {v}" for k, v in versions.items()) + ". Every file, with its row count and "
+                 "SHA-256, is listed in `manifest.json`; `report.html` has the plots.\n")
+    parts.append("## How to load\n")
+    parts.append(
+        "```python\nfrom datasets import load_dataset\n\n"
+        "ds = load_dataset(\"path/to/this/folder\")  # reads this card's configs: "
+        + ", ".join(f"\"{_split_name(s)}\"" for s in _ordered(summary["splits"])) + "\n"
+        "ds = load_dataset(\"parquet\", data_dir=\"path/to/this/folder\")  # by folder names: train/, "
+        "eval/ comes as \"test\"\n```\n\n"
+        "or with pyarrow: `pyarrow.dataset.dataset(\"path/to/this/folder/train\", format=\"parquet\")`.\n")
+    parts.append("## License\n")
+    parts.append("`other`: the documents keep the licenses and terms of use of their sources (listed under "
+                 "Sources and in `manifest.json`). Replace the placeholder before publishing.\n")
+    return "\n".join(parts)
+
+
+def write_card(out_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write ``<out>/README.md`` (atomically) and return its path."""
+    out_dir = Path(out_dir)
+    path = out_dir / "README.md"
+    tmp = path.with_name(".README.md.tmp")
+    tmp.write_text(render_card(out_dir, manifest), encoding="utf-8")
+    tmp.replace(path)
+    return path
