@@ -149,6 +149,7 @@ def apply_plan(table: pa.Table, cfg: MixConfig, seed: int, plan: dict[str, Any])
 
 def mix_tables(tables: Iterable[pa.Table], cfg: MixConfig, seed: int) -> list[pa.Table]:
     """Mix in-memory tables with exactly the logic ``Mix.run`` applies to a dataset."""
+    seed = cfg.seed if cfg.seed is not None else seed
     tables = list(tables)
     rows = [collect_rows(t, cfg, seed) for t in tables]
     cols = [np.concatenate([r.column(c).to_numpy() for r in rows]) for c in (_H, _G, _W)]

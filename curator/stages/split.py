@@ -162,6 +162,7 @@ def split_by_plan(table: pa.Table, cfg: SplitConfig, seed: int, plan: dict[str, 
 
 def split_tables(tables: Iterable[pa.Table], cfg: SplitConfig, seed: int) -> list[pa.Table]:
     """Split in-memory tables with exactly the logic ``Split.run`` applies to a dataset."""
+    seed = cfg.seed if cfg.seed is not None else seed
     tables = list(tables)
     if not cfg.needs_counts:
         return [split_by_fraction(t, cfg, seed) for t in tables]

@@ -3,7 +3,6 @@ manifest.json and stats.json, for the card and report tests."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,5 +86,7 @@ def crafted_output(tmp_path) -> tuple[Path, dict]:
     return out, write_output(out, crafted_rows(), SPEC_STAGES)
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text())
+@pytest.fixture
+def output_writer():
+    """``write_output`` itself, for tests that craft their own rows."""
+    return write_output
