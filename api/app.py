@@ -47,7 +47,7 @@ async def _lifespan(app: FastAPI):
     svc: JobService = app.state.service
     await run_in_threadpool(svc.store.migrate)
     try:
-        changed = await asyncio.wait_for(run_in_threadpool(svc.refresh), timeout=30)
+        changed = await asyncio.wait_for(run_in_threadpool(svc.refresh, True), timeout=30)
         log.info("reconciled active jobs with Ray: %d updated", changed)
     except Exception as exc:  # noqa: BLE001 - Ray may come later; the poller retries
         log.warning("startup reconciliation with Ray failed: %s", exc)
@@ -65,9 +65,7 @@ def _openapi(app: FastAPI):
     def build():
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (PipelineSpec, NamedPipeline):
             js = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -43,8 +43,7 @@ def parse_entry(entry: str) -> tuple[str, bytes]:
     name, sep, secret = entry.strip().partition(":")
     if not sep or not _NAME.match(name) or not secret:
         raise TokenError(
-            f"token entry must be NAME:TOKEN or NAME:sha256:HEX (name [A-Za-z0-9_.@-]), got "
-            f"{name or entry[:10]!r}..."
+            f"token entry must be NAME:TOKEN or NAME:sha256:HEX (name [A-Za-z0-9_.@-]), got {name or entry[:10]!r}..."
         )
     m = _HASHED.match(secret)
     return name, (bytes.fromhex(m.group(1)) if m else hash_token(secret))
@@ -83,18 +82,14 @@ class TokenAuth:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         principal = self.check(token.strip())
         if principal is None:
-            raise HTTPException(
-                401, "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            )
+            raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return principal
 
 
 _bearer = HTTPBearer(auto_error=False, description="a token from CURATOR_TOKENS / CURATOR_TOKENS_FILE")
 
 
-def require_principal(
-    request: Request, _creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> Principal:
+def require_principal(request: Request, _creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     """FastAPI dependency: the authenticated caller (401 otherwise). ``_creds`` declares the scheme in
     the OpenAPI schema; the header is parsed in ``authenticate``."""
     return request.app.state.auth.authenticate(request)

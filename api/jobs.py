@@ -92,9 +92,7 @@ def progress_of(stats: dict[str, Any]) -> dict[str, Any]:
         secs = float(st.get("seconds") or 0.0)
         stages.append(
             {
-                **{
-                    k: st.get(k, 0) for k in ("index", "name", "docs_in", "docs_out", "chars_in", "chars_out")
-                },
+                **{k: st.get(k, 0) for k in ("index", "name", "docs_in", "docs_out", "chars_in", "chars_out")},
                 "drops": st.get("drops") or {},
                 "seconds": secs,
                 "docs_per_s": round(st.get("docs_in", 0) / secs, 2) if secs > 0 else None,
@@ -150,9 +148,7 @@ class JobService:
             return Submitted(self.store.create(**fields), False)
         except IdempotencyConflict as exc:  # a concurrent retry won the race
             if exc.job.body_sha256 != fields.get("body_sha256"):
-                raise ServiceError(
-                    409, "Idempotency-Key was already used with a different request body"
-                ) from None
+                raise ServiceError(409, "Idempotency-Key was already used with a different request body") from None
             return Submitted(exc.job, True)
 
     def submit_curation(
@@ -175,9 +171,7 @@ class JobService:
             self._launch(created.job)
         return Submitted(self.store.get(created.job.id) or created.job, created.replayed)
 
-    def submit_training(
-        self, owner: str, req, *, idempotency_key: str | None, body_sha: str, confiner
-    ) -> Submitted:
+    def submit_training(self, owner: str, req, *, idempotency_key: str | None, body_sha: str, confiner) -> Submitted:
         if importlib.util.find_spec("trainer") is None or importlib.util.find_spec("trainer.train") is None:
             raise ServiceError(
                 501,
@@ -249,22 +243,27 @@ class JobService:
             kwargs["entrypoint_num_cpus"] = job.resources.get("cpus") or None
         try:
             self.ray.submit(**kwargs)
-        except (RayUnavailable, RuntimeError) as exc:
-            self.store.update(
-                job.id, status="failed", finished_at=time.time(), message=f"submission to Ray failed: {exc}"
-            )
-            self._count(job.kind, "error")
-            raise ServiceError(503, f"could not submit to Ray: {exc}") from None
+        except RayUnavailable as exc:
+            self._fail_submission(job, exc)
+        except RuntimeError as exc:
+            if "already exists" not in str(exc):  # else: an earlier attempt reached Ray; it is submitted
+                self._fail_submission(job, exc)
         self.store.update(job.id, submitted_at=time.time())
         self._count(job.kind, "submitted")
+
+    def _fail_submission(self, job: Job, exc: Exception) -> None:
+        self.store.update(job.id, status="failed", finished_at=time.time(), message=f"submission to Ray failed: {exc}")
+        self._count(job.kind, "error")
+        raise ServiceError(503, f"could not submit to Ray: {exc}") from None
 
     def _count(self, kind: str, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.submissions.labels(kind=kind, outcome=outcome).inc()
 
     # -- state -----------------------------------------------------------------------------------------
-    def refresh(self) -> int:
-        """Bring every active job's state up to date with Ray; returns how many changed."""
+    def refresh(self, startup: bool = False) -> int:
+        """Bring every active job's state up to date with Ray; returns how many changed. With ``startup``
+        (no request is submitting anything yet) a job stored but never submitted is submitted now."""
         with self._refresh_lock:
             active = self.store.active()
             if not active:
@@ -278,6 +277,8 @@ class JobService:
                 return 0
             changed = 0
             for job in active:
+                if job.submitted_at is None and not startup:
+                    continue  # being submitted by a request right now
                 info = known.get(job.submission_id)
                 if info is None:
                     changed += self._unknown_to_ray(job)
@@ -356,11 +357,7 @@ class JobService:
     def progress(self, job: Job) -> dict[str, Any] | None:
         if job.kind != "curation":
             return None
-        stats = (
-            job.final_stats
-            if job.status in TERMINAL and job.final_stats
-            else self.stats_cache.read(job.out_dir)
-        )
+        stats = job.final_stats if job.status in TERMINAL and job.final_stats else self.stats_cache.read(job.out_dir)
         # stats.json from an earlier run into the same folder is not this job's
         if not stats or (stats.get("started_at") or 0) < job.created_at - 1:
             return None

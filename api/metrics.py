@@ -18,9 +18,7 @@ class _JobsCollector:
         self.store = store
 
     def collect(self):
-        family = GaugeMetricFamily(
-            "curator_jobs", "Jobs in the store by kind and status", labels=["kind", "status"]
-        )
+        family = GaugeMetricFamily("curator_jobs", "Jobs in the store by kind and status", labels=["kind", "status"])
         counts = self.store.counts_by_status()
         for kind in ("curation", "training"):
             for status in STATUSES:
@@ -73,6 +71,4 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            self.metrics.latency.labels(scope["method"], path, str(status["code"])).observe(
-                time.perf_counter() - start
-            )
+            self.metrics.latency.labels(scope["method"], path, str(status["code"])).observe(time.perf_counter() - start)

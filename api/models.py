@@ -19,9 +19,7 @@ class NamedPipeline(BaseModel):
     """Submit a spec from the service's ``pipelines/`` folder, with optional overrides merged in."""
 
     model_config = ConfigDict(extra="forbid")
-    pipeline: str = Field(
-        pattern=r"^[A-Za-z0-9_-]{1,100}$", description="file name under pipelines/, no suffix"
-    )
+    pipeline: str = Field(pattern=r"^[A-Za-z0-9_-]{1,100}$", description="file name under pipelines/, no suffix")
     overrides: dict[str, Any] = Field(default_factory=dict, description="merged into the spec (deep merge)")
 
 

@@ -67,9 +67,7 @@ class Confiner:
             raise PathError(field, f"{raw!r} is outside the data roots")
         pattern = str(static.joinpath(*parts[cut:])) if cut < len(parts) else str(static)
         matches = (
-            sorted(glob.glob(pattern, recursive=True))
-            if cut < len(parts)
-            else ([pattern] if static.exists() else [])
+            sorted(glob.glob(pattern, recursive=True)) if cut < len(parts) else ([pattern] if static.exists() else [])
         )
         if not matches:
             raise PathError(field, f"{raw!r} matches no file")
@@ -126,9 +124,7 @@ class Confiner:
                 inp["options"] = self.file_params(f"inputs[{i}].options", inp["options"])
             inputs.append(inp)
         spec["inputs"] = inputs
-        spec["stages"] = [
-            self.file_params(f"stages[{i}]", st) for i, st in enumerate(spec.get("stages") or [])
-        ]
+        spec["stages"] = [self.file_params(f"stages[{i}]", st) for i, st in enumerate(spec.get("stages") or [])]
         output = dict(spec["output"])
         output["path"] = self.output_dir("output.path", output["path"])
         spec["output"] = output

@@ -33,17 +33,14 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path(".curator"), description="where the job store and submitted specs live")
     data_roots: CsvList = Field(
         default_factory=lambda: ["."],
-        description="folders that job inputs and outputs must lie in; relative spec "
-        "paths resolve against the first",
+        description="folders that job inputs and outputs must lie in; relative spec paths resolve against the first",
     )
     allowed_url_prefixes: CsvList = Field(
         default_factory=list, description="remote input prefixes allowed as-is, e.g. s3://bucket/"
     )
     pipelines_dir: Path = Field(Path("pipelines"), description='named specs for {"pipeline": NAME}')
     tokens: CsvList = Field(default_factory=list, description="NAME:TOKEN or NAME:sha256:HEX entries")
-    tokens_file: Path | None = Field(
-        None, description="file with one NAME:sha256:HEX (or NAME:TOKEN) per line"
-    )
+    tokens_file: Path | None = Field(None, description="file with one NAME:sha256:HEX (or NAME:TOKEN) per line")
     auth_disabled: bool = Field(False, description="serve without authentication (local experiments only)")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="request body size limit")
     max_active_jobs_per_token: int = Field(8, ge=1, description="pending+running jobs one token may have")

@@ -194,10 +194,7 @@ class Store:
     def count_active(self, owner: str) -> int:
         with self.session() as s:
             return (
-                s.scalar(
-                    select(func.count()).select_from(Job).where(Job.owner == owner, Job.status.in_(ACTIVE))
-                )
-                or 0
+                s.scalar(select(func.count()).select_from(Job).where(Job.owner == owner, Job.status.in_(ACTIVE))) or 0
             )
 
     def active_with_output(self, out_dir: str) -> Job | None:

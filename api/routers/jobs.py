@@ -23,9 +23,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(requi
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(
-        alias="Idempotency-Key", max_length=200, description="retries with the same key return the same job"
-    ),
+    Header(alias="Idempotency-Key", max_length=200, description="retries with the same key return the same job"),
 ]
 
 
@@ -114,9 +112,7 @@ async def submit_job(
     except BodyError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     try:
-        spec = await run_in_threadpool(
-            build_spec, data, request.app.state.confiner, svc.settings.pipelines_dir
-        )
+        spec = await run_in_threadpool(build_spec, data, request.app.state.confiner, svc.settings.pipelines_dir)
     except SpecError as exc:
         return JSONResponse({"detail": "invalid pipeline spec", "errors": exc.errors}, status_code=422)
     body_sha = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
@@ -157,9 +153,7 @@ def get_job_detail(job: Job = Depends(get_job), svc: JobService = Depends(servic
     }
 
 
-@router.get(
-    "/{job_id}/logs", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}}
-)
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
 async def job_logs(job: Job = Depends(get_job), svc: JobService = Depends(service), follow: bool = True):
     """The job's driver log; with ``follow`` (default) streamed until the job ends."""
     if job.submitted_at is None:
@@ -206,9 +200,7 @@ def job_manifest(job: Job = Depends(get_job), svc: JobService = Depends(service)
     return FileResponse(path, media_type="application/json")
 
 
-@router.get(
-    "/{job_id}/report", response_class=FileResponse, responses={404: {}, 200: {"content": {"text/html": {}}}}
-)
+@router.get("/{job_id}/report", response_class=FileResponse, responses={404: {}, 200: {"content": {"text/html": {}}}})
 def job_report(job: Job = Depends(get_job), svc: JobService = Depends(service)):
     """The finished dataset's HTML report."""
     path = svc.output_file(job, "report.html")

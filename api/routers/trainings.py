@@ -36,11 +36,7 @@ async def submit_training(
     """Submit ``python -m trainer --data <job output> --out <output> [--flag value...]`` with the
     requested GPUs. 501 when the trainer is not installed here."""
     for key in req.args:
-        if (
-            not key.replace("_", "").replace("-", "").isalnum()
-            or not key[:1].isalpha()
-            or key in ("data", "out")
-        ):
+        if not key.replace("_", "").replace("-", "").isalnum() or not key[:1].isalpha() or key in ("data", "out"):
             raise HTTPException(422, f"args.{key}: not an allowed trainer flag name")
     body_sha = hashlib.sha256(req.model_dump_json().encode()).hexdigest()
     try:

@@ -22,3 +22,40 @@ def plain_server(request, tmp_path_factory):
     server.stop()
     if backend == "postgresql":
         drop_pg_schema(env["CURATOR_DB_SCHEMA"])
+
+
+@pytest.fixture(scope="session")
+def ray_server(ray_head, tmp_path_factory):
+    """A server over the session's Ray cluster (SQLite store); jobs run the real `curator run`."""
+    from service_harness import TINY_TEXTS, ray_env, write_jsonl
+
+    tmp = tmp_path_factory.mktemp("api-ray")
+    env = ray_env(tmp, ray_head["dashboard"], CURATOR_MAX_ACTIVE_JOBS_PER_TOKEN="3")
+    write_jsonl(tmp / "data" / "in.jsonl", TINY_TEXTS)
+    server = Server(env, tmp / "server.log").start()
+    server.tmp, server.data, server.gates = tmp, tmp / "data", tmp / "gates"
+    yield server
+    with server.client() as c:  # leave no gated job waiting on the cluster
+        for status in ("pending", "running"):
+            for job in c.get("/v1/jobs", params={"status": status}).json()["jobs"]:
+                c.post(f"/v1/jobs/{job['id']}/cancel")
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def finished_job(ray_server):
+    """Submit the tiny spec over HTTP and wait until it succeeded; returns the job's detail."""
+    from service_harness import job_status, tiny_spec, wait_for
+
+    with ray_server.client() as c:
+        r = c.post(
+            "/v1/jobs",
+            json=tiny_spec(ray_server.data, "tiny", "out/tiny"),
+            headers={"Idempotency-Key": "k-1"},
+        )
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        detail = wait_for(lambda: job_status(c, job_id, {"succeeded", "failed", "cancelled"}), what="job to finish")
+        logs = c.get(f"/v1/jobs/{job_id}/logs", params={"follow": "false"}).text
+    assert detail["status"] == "succeeded", (detail["message"], logs[-3000:], ray_server.log_path.read_text()[-2000:])
+    return detail

@@ -151,3 +151,66 @@ def base_env(tmp: Path, backend: str = "sqlite", **extra: str) -> dict[str, str]
     }
     env.update(extra)
     return env
+
+
+GATED_ENTRYPOINT = """#!/bin/sh
+# Test entrypoint: a job whose spec name starts with "gated-" waits until GATES/<name> exists, then
+# every job runs the real CLI. This makes "a long job" deterministic without large data.
+name=$("{python}" -c 'import json,sys; print(json.load(open(sys.argv[1]))["name"])' "$2")
+case "$name" in
+  gated-*) while [ ! -e "{gates}/$name" ]; do sleep 0.2; done ;;
+esac
+exec "{python}" -m curator "$@"
+"""
+
+
+def write_gated_entrypoint(tmp: Path) -> tuple[Path, Path]:
+    """Write the entrypoint script; returns (script, gates folder)."""
+    gates = tmp / "gates"
+    gates.mkdir(parents=True, exist_ok=True)
+    script = tmp / "gated-curator.sh"
+    script.write_text(GATED_ENTRYPOINT.format(python=sys.executable, gates=gates))
+    script.chmod(0o755)
+    return script, gates
+
+
+def ray_env(tmp: Path, dashboard: str, backend: str = "sqlite", **extra: str) -> dict[str, str]:
+    script, _ = write_gated_entrypoint(tmp)
+    return base_env(
+        tmp,
+        backend,
+        CURATOR_RAY_ADDRESS=dashboard,
+        CURATOR_JOB_ENTRYPOINT=str(script),
+        CURATOR_JOB_ENV=json.dumps({"PYTHONPATH": str(REPO)}),
+        **extra,
+    )
+
+
+def wait_for(fn, timeout: float = 180, interval: float = 0.3, what: str = "condition"):
+    """Poll ``fn`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+def job_status(client: httpx.Client, job_id: str, wanted: set[str]) -> dict | None:
+    body = client.get(f"/v1/jobs/{job_id}").json()
+    return body if body["status"] in wanted else None
+
+
+def tiny_spec(data: Path, name: str, out: str, min_chars: int = 100) -> dict:
+    return {
+        "name": name,
+        "inputs": [{"path": str(data / "in.jsonl")}],
+        "stages": [{"stage": "min_length", "min_chars": min_chars}],
+        "output": {"path": out},
+    }
+
+
+# five documents of 0, 50, ..., 200 characters: min_chars=100 keeps three and drops two as too_short
+TINY_TEXTS = ["x" * (i * 50) for i in range(5)]

@@ -152,9 +152,7 @@ def test_named_pipeline_with_overrides(plain_server, data):
     )
     with plain_server.client() as c:
         r = c.post("/v1/jobs", json={"pipeline": "tiny", "overrides": {"stages": [{"stage": "nope"}]}})
-        assert r.status_code == 422 and r.json()["errors"][0].startswith(
-            "stages[0].stage: unknown stage 'nope'"
-        )
+        assert r.status_code == 422 and r.json()["errors"][0].startswith("stages[0].stage: unknown stage 'nope'")
         r = c.post("/v1/jobs", json={"pipeline": "tiny", "overrides": {"output": {"shard_size_mb": -1}}})
         assert r.status_code == 422 and r.json()["errors"][0].startswith("output.shard_size_mb:")
         r = c.post("/v1/jobs", json={"pipeline": "../tiny"})
@@ -196,11 +194,7 @@ def test_submission_without_ray_fails_clearly_and_is_recorded(plain_server, data
         assert c.get("/v1/jobs", params={"owner": "bob"}).json()["jobs"] == []
         metrics = c.get("/metrics").text
         assert 'curator_job_submissions_total{kind="curation",outcome="error"}' in metrics
-        failed = [
-            ln
-            for ln in metrics.splitlines()
-            if ln.startswith('curator_jobs{kind="curation",status="failed"}')
-        ]
+        failed = [ln for ln in metrics.splitlines() if ln.startswith('curator_jobs{kind="curation",status="failed"}')]
         assert float(failed[0].split()[-1]) >= 3
 
 

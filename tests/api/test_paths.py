@@ -107,9 +107,7 @@ def test_confine_spec_rewrites_every_path_and_names_the_field(tree):
     }
     assert out["output"]["path"] == str(tree["root"] / "out")
     assert spec["output"]["path"] == "out"  # the input is not modified
-    bad = dict(
-        spec, stages=[{"stage": "toxicity", "word_lists": {"en": str(tree["outside"] / "secret.jsonl")}}]
-    )
+    bad = dict(spec, stages=[{"stage": "toxicity", "word_lists": {"en": str(tree["outside"] / "secret.jsonl")}}])
     with pytest.raises(PathError) as info:
         c.confine_spec(bad)
     assert info.value.field == "stages[0].word_lists.en"

@@ -123,9 +123,7 @@ def test_concurrent_retries_create_one_job(store):
 
 @settings(max_examples=15, deadline=None)
 @given(
-    statuses=st.lists(
-        st.sampled_from(["pending", "running", "succeeded", "failed"]), min_size=0, max_size=12
-    ),
+    statuses=st.lists(st.sampled_from(["pending", "running", "succeeded", "failed"]), min_size=0, max_size=12),
     limit=st.integers(1, 5),
 )
 def test_paging_visits_every_job_once_newest_first(tmp_path_factory, statuses, limit):

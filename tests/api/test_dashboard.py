@@ -1,0 +1,78 @@
+"""The dashboard in headless Chromium (Debian's chromium + chromium-driver, driven by selenium) against a
+live server with a finished and a running job: rows appear, the funnel chart renders, a screenshot is
+saved and is not blank."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from service_harness import TOKEN, job_status, tiny_spec, wait_for
+
+pytestmark = pytest.mark.ray
+
+CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser():
+    if not DRIVER:
+        pytest.skip("chromium-driver is not installed (apt-get install -y chromium chromium-driver)")
+    from selenium import webdriver
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+    ):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
+    yield driver
+    driver.quit()
+
+
+def test_dashboard_lists_jobs_and_draws_the_funnel(ray_server, finished_job, browser, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    with ray_server.client() as c:
+        running = c.post("/v1/jobs", json=tiny_spec(ray_server.data, "gated-dash", "out/dash")).json()["id"]
+        wait_for(lambda: job_status(c, running, {"running"}), what="gated job to run")
+    try:
+        browser.get(f"{ray_server.url}/#token={TOKEN}")
+
+        def row(job_id):
+            rows = browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{job_id}"]')
+            return rows[0] if rows else None
+
+        done_row = wait_for(lambda: row(finished_job["id"]), timeout=30, what="finished job row")
+        run_row = wait_for(lambda: row(running), timeout=30, what="running job row")
+        assert run_row.find_element(By.CSS_SELECTOR, ".status").text == "running"
+        assert "#token" not in browser.current_url  # the token left the address bar
+        done_row.click()
+        bars = wait_for(
+            lambda: browser.find_elements(By.CSS_SELECTOR, "#funnel svg rect.bar"), timeout=30, what="funnel bars"
+        )
+        assert len(bars) == 2  # read, min_length
+        labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#funnel svg text")]
+        assert labels[0] == "read" and labels[2] == "min_length"
+        assert "3 kept · 2 dropped (too_short 2)" in labels[3]
+        assert float(bars[1].get_attribute("width")) < float(bars[0].get_attribute("width"))
+        assert browser.find_element(By.ID, "manifest-link").is_displayed()
+        shot = tmp_path / "dashboard.png"
+        assert browser.save_screenshot(str(shot))
+        image = Image.open(io.BytesIO(shot.read_bytes())).convert("RGB")
+        colors = image.getcolors(maxcolors=1 << 20)
+        assert image.size[0] >= 800 and len(colors) > 20  # text, bars, badges: far from a blank page
+        assert any(abs(r - 0x4C) < 8 and abs(g - 0x7B) < 8 and abs(b - 0xD9) < 8 for _, (r, g, b) in colors)
+    finally:
+        with ray_server.client() as c:
+            c.post(f"/v1/jobs/{running}/cancel")

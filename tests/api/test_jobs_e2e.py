@@ -1,0 +1,147 @@
+"""End to end: a real uvicorn server submitting real `curator run` jobs to the session's Ray cluster.
+
+Run under ``flock /tmp/ray-tests.lock``. "Long" jobs are gated (see service_harness.GATED_ENTRYPOINT):
+they are real Ray jobs that wait for a file before running the real pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from service_harness import (
+    PG_URL,
+    Server,
+    drop_pg_schema,
+    job_status,
+    pg_available,
+    ray_env,
+    tiny_spec,
+    wait_for,
+    write_jsonl,
+)
+
+pytestmark = pytest.mark.ray
+
+DONE = {"succeeded", "failed", "cancelled"}
+
+
+def test_job_runs_to_completion_with_progress_and_manifest(ray_server, finished_job):
+    job_id = finished_job["id"]
+    out = Path(finished_job["output_path"])
+    assert out == (ray_server.data / "out" / "tiny").resolve()
+    assert finished_job["started_at"] and finished_job["finished_at"]
+    p = finished_job["progress"]
+    assert p["status"] == "succeeded" and p["inputs"]["records"] == 5
+    (stage,) = p["stages"]
+    assert (stage["name"], stage["docs_in"], stage["docs_out"], stage["drops"]) == (
+        "min_length",
+        5,
+        3,
+        {"too_short": 2},
+    )
+    assert stage["chars_in"] == 500 and stage["chars_out"] == 450
+    assert p["output"]["docs"] == 3
+    with ray_server.client() as c:
+        manifest = c.get(f"/v1/jobs/{job_id}/manifest").json()
+        assert manifest["counts"]["kept"] == 3 and manifest["counts"]["rejected"] == 2
+        assert manifest["spec"]["output"]["path"] == str(out)
+        report = c.get(f"/v1/jobs/{job_id}/report")
+        if (out / "report.html").exists():
+            assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+        else:
+            assert report.status_code == 404 and not finished_job["has_report"]
+        logs = c.get(f"/v1/jobs/{job_id}/logs", params={"follow": "false"}).text
+        assert "done: 3 kept, 2 rejected" in logs
+        with c.stream("GET", f"/v1/jobs/{job_id}/logs") as r:  # streamed form, ends with the job
+            assert r.status_code == 200 and "done: 3 kept" in "".join(r.iter_text())
+        assert c.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+        metrics = c.get("/metrics").text
+        assert 'curator_job_submissions_total{kind="curation",outcome="submitted"}' in metrics
+        assert c.get("/readyz").status_code == 200
+
+
+def test_idempotency_key_returns_the_same_job(ray_server, finished_job):
+    body = tiny_spec(ray_server.data, "tiny", "out/tiny")
+    with ray_server.client() as c:
+        r = c.post("/v1/jobs", json=body, headers={"Idempotency-Key": "k-1"})
+        assert r.status_code == 200 and r.json()["replayed"] and r.json()["id"] == finished_job["id"]
+        assert r.headers["idempotent-replayed"] == "true"
+        # the same key with another body is a client error, not a new job
+        other = tiny_spec(ray_server.data, "tiny", "out/tiny2")
+        assert c.post("/v1/jobs", json=other, headers={"Idempotency-Key": "k-1"}).status_code == 409
+        # another caller's key space is separate (bob submits nothing here, so only alice's job exists)
+        assert len(c.get("/v1/jobs", params={"status": "succeeded", "owner": "alice"}).json()["jobs"]) >= 1
+
+
+def test_cancel_quota_and_output_clash(ray_server, finished_job):
+    ids = []
+    with ray_server.client() as c:
+        for i in range(3):
+            r = c.post("/v1/jobs", json=tiny_spec(ray_server.data, f"gated-c{i}", f"out/c{i}"))
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        running = wait_for(lambda: job_status(c, ids[0], {"running"} | DONE), what="gated job to run")
+        assert running["status"] == "running" and running["progress"] is None
+        # per-token quota: three active jobs is the configured maximum
+        r = c.post("/v1/jobs", json=tiny_spec(ray_server.data, "gated-c9", "out/c9"))
+        assert r.status_code == 429 and "quota" in r.json()["detail"]
+        for job_id in ids[1:]:
+            assert c.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+        for job_id in ids[1:]:  # once Ray confirms, they no longer count against the quota
+            wait_for(lambda j=job_id: job_status(c, j, DONE), what="cancellation")
+        # an active job owns its output folder
+        r = c.post("/v1/jobs", json=tiny_spec(ray_server.data, "gated-clash", "out/c0"))
+        assert r.status_code == 409 and ids[0] in r.json()["detail"]
+        r = c.post(f"/v1/jobs/{ids[0]}/cancel")
+        assert r.status_code == 202 and r.json()["cancel_requested"]
+        for job_id in ids:
+            done = wait_for(lambda j=job_id: job_status(c, j, DONE), what="cancellation")
+            assert done["status"] == "cancelled" and done["finished_at"]
+        assert not (ray_server.data / "out" / "c0" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_restart_mid_job_reconciles_from_ray(ray_head, tmp_path, backend):
+    """Kill the service (SIGKILL) with two jobs running; one finishes while it is down. The restarted
+    service reports that one finished at once (startup reconciliation) and re-attaches the other."""
+    if backend == "postgresql" and not pg_available():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    env = ray_env(tmp_path, ray_head["dashboard"], backend)
+    write_jsonl(tmp_path / "data" / "in.jsonl", ["x" * (i * 50) for i in range(5)])
+    gates = tmp_path / "gates"
+    first = Server(env, tmp_path / "a.log").start()
+    try:
+        with first.client() as c:
+            a = c.post("/v1/jobs", json=tiny_spec(tmp_path / "data", "gated-a", "out/a")).json()["id"]
+            b = c.post("/v1/jobs", json=tiny_spec(tmp_path / "data", "gated-b", "out/b", 150)).json()["id"]
+            for job_id in (a, b):
+                wait_for(lambda j=job_id: job_status(c, j, {"running"}), what="gated jobs to run")
+    finally:
+        first.kill()
+
+    from ray.job_submission import JobSubmissionClient
+
+    ray = JobSubmissionClient(ray_head["dashboard"])
+    (gates / "gated-b").touch()
+    wait_for(lambda: str(ray.get_job_status(f"curator-{b}").value) in ("SUCCEEDED", "FAILED"), what="job b in Ray")
+    second = Server(env, tmp_path / "b.log").start()
+    try:
+        with second.client() as c:
+            jb = c.get(f"/v1/jobs/{b}").json()
+            assert jb["status"] == "succeeded", jb
+            assert jb["progress"]["stages"][0]["drops"] == {"too_short": 3}
+            assert c.get(f"/v1/jobs/{b}/manifest").json()["counts"]["kept"] == 2
+            assert c.get(f"/v1/jobs/{a}").json()["status"] == "running"
+            (gates / "gated-a").touch()
+            ja = wait_for(lambda: job_status(c, a, DONE), what="job a after restart")
+            assert ja["status"] == "succeeded" and ja["progress"]["output"]["docs"] == 3
+            assert c.get(f"/v1/jobs/{a}/manifest").json()["counts"]["rejected"] == 2
+            listed = {j["id"]: j["status"] for j in c.get("/v1/jobs").json()["jobs"]}
+            assert listed == {a: "succeeded", b: "succeeded"}
+    finally:
+        second.stop()
+        if backend == "postgresql":
+            drop_pg_schema(env["CURATOR_DB_SCHEMA"])
+    assert json.loads((tmp_path / "data" / "out" / "a" / "manifest.json").read_text())["counts"]["kept"] == 3
