@@ -7,18 +7,23 @@ when listed in ``entities``. With ``spacy_model`` (the name or path of an instal
 NER component) PERSON and LOCATION are added. ``tldextract`` (used by the e-mail recognizer) is set to its
 bundled public-suffix snapshot, with no cache and no network.
 
-Each detected span is replaced by ``<ENTITY_TYPE>``; ``pii_count`` counts the replacements. The stage never
+Each detected span is replaced by ``<ENTITY_TYPE>``; ``pii_count`` counts the replacements. Redaction is
+repeated on its own output while it still finds something (at most ``passes`` times, default 3): presidio's
+phone matcher misses a number directly followed by another one until that one is replaced. The stage never
 drops a document, except one longer than ``max_chars`` (default 1,000,000 characters), dropped with reason
 ``pii_too_long`` so that time stays bounded (None: no cap).
 
-Speed (presidio runs at a few hundred thousand characters per second): with ``precheck`` (default on) a
-combined regex finds candidate tokens (whitespace-delimited runs holding a digit or '@', ``::`` for IPv6,
-``x.yy`` for URLs) and presidio analyzes only windows of ``window_margin`` characters around them, cut at
-whitespace; a text without any candidate is not analyzed at all. Every entity these recognizers find lies
-inside a window (each holds a candidate character), so results equal a full analysis; bench/bench_pii.py
-checks that on its corpus. NER entities (PERSON, LOCATION) have no cheap candidate, so with them the whole
-text is analyzed. Long spans are analyzed in chunks of at most ``chunk_chars`` characters, cut at
-whitespace and overlapping by ``window_margin``.
+Speed (presidio runs at a few hundred thousand characters per second): with ``precheck`` (default on) the
+stage first runs, over the whole text, the regexes of the pattern recognizers in use (presidio's own
+patterns and flags) and, for phone numbers, a run of at least 5 digits; presidio then analyzes only
+windows of ``window_margin`` characters (default 32) around those matches, widened to whitespace (at most
+1,000 characters, then cut hard) and merged. A text without any match is not analyzed at all. Every
+entity the pattern recognizers report matches one of those regexes, and with the blank pipeline presidio's
+context words play no part (it has no lemmas), so the results equal a full analysis; bench/bench_pii.py
+and the tests check that. With ``spacy_model`` the margin is at least 100 characters (context words),
+and NER entities (PERSON, LOCATION), which have no cheap candidate, turn the pre-check off: the whole text
+is analyzed. Long spans are analyzed in chunks of at most ``chunk_chars`` characters, cut at whitespace
+and overlapping by at least 100 characters.
 """
 
 from __future__ import annotations
@@ -37,16 +42,10 @@ from curator.stages.base import Stage, StageConfig, set_column, set_drops
 
 DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN")
 NER_ENTITIES = ("PERSON", "LOCATION")
-# Characters that every match of a pattern recognizer for these entities contains.
-_CANDIDATES = {
-    "EMAIL_ADDRESS": r"@",
-    "PHONE_NUMBER": r"\d",
-    "CREDIT_CARD": r"\d",
-    "IP_ADDRESS": r"\d|::|:[0-9A-Fa-f]{1,4}:",
-    "IBAN_CODE": r"\d",
-    "US_SSN": r"\d",
-    "URL": r"://|[A-Za-z0-9]\.[A-Za-z]{2}",
-}
+# A phone number that phonenumbers finds valid in presidio's regions has at least 5 digits.
+PHONE_CANDIDATE = r"\d(?:[\s().\-/+]{0,4}\d){4,}"
+REGEX_TIMEOUT_S = 10
+SNAP_LIMIT = 1_000  # window edges move to whitespace at most this far; past it (one huge token), cut hard
 _WS_CHARS = " \t\n\r\f\v"
 _WS = re.compile(r"[ \t\n\r\f\v]")
 
@@ -57,7 +56,8 @@ class PiiConfig(StageConfig):
     spacy_model: str | None = None
     language: str = "en"
     precheck: bool = True
-    window_margin: int = Field(100, ge=0, le=250)
+    passes: int = Field(3, ge=1, le=10)
+    window_margin: int = Field(32, ge=0, le=250)
     chunk_chars: int = Field(100_000, ge=2_000)
     max_chars: int | None = 1_000_000
     cache_dir: str | None = None  # default: $CURATOR_CACHE_DIR or ~/.cache/curator
@@ -125,39 +125,62 @@ class PiiRedact(Stage):
                                        supported_languages=[cfg.language])
         self.anonymizer = AnonymizerEngine()
         self.operators = {e: OperatorConfig("replace", {"new_value": f"<{e}>"}) for e in self.entities}
-        patterns = [_CANDIDATES.get(e) for e in self.entities]
-        self._candidate = (re.compile("|".join(sorted(set(patterns))))
-                           if cfg.precheck and all(patterns) else None)
+        # with a real pipeline, presidio's context words (lemmas of the 5 words before a match) count
+        self._margin = max(cfg.window_margin, 100) if cfg.spacy_model else cfg.window_margin
+        self._candidates = self._candidate_regexes() if cfg.precheck else None
+
+    def _candidate_regexes(self) -> list | None:
+        """One compiled regex per pattern of the recognizers in use (presidio's own patterns and flags),
+        plus a digit-run regex for the phone recognizer; None if some recognizer has no cheap candidate."""
+        import regex
+        from presidio_analyzer import PatternRecognizer
+        from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
+
+        out = []
+        for rec in self.analyzer.registry.get_recognizers(self.config.language, entities=self.entities):
+            if isinstance(rec, PatternRecognizer) and rec.patterns:
+                out += [regex.compile(p.regex, rec.global_regex_flags) for p in rec.patterns]
+            elif isinstance(rec, PhoneRecognizer):
+                out.append(regex.compile(PHONE_CANDIDATE))
+            elif isinstance(rec, SpacyRecognizer) and not self._nlp_has_components():
+                continue  # a blank pipeline finds no entity
+            else:  # e.g. the spaCy NER recognizer: analyze everything
+                return None
+        return out
+
+    def _nlp_has_components(self) -> bool:
+        nlp = getattr(self.analyzer.nlp_engine, "nlp", None) or {}
+        pipeline = nlp.get(self.config.language)
+        return pipeline is None or bool(pipeline.pipe_names)
 
     # ------------------------------------------------------------------------------------ analysis
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Character ranges of ``text`` to analyze (cut at whitespace; empty: nothing to analyze)."""
-        if self._candidate is None:
+        if self._candidates is None:
             return self._chunks(0, len(text), text)
-        margin, limit = self.config.window_margin, self.config.chunk_chars
-        merged: list[list[int]] = []
-        pos = 0
-        while (m := self._candidate.search(text, pos)) is not None:
-            start = _snap_left(text, m.start() - margin, limit)
-            end = _snap_right(text, m.end() + margin, limit)
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-            pos = max(end, m.end())
-        return [c for start, end in merged for c in self._chunks(start, end, text)]
+        margin = self._margin
+        raw: list[tuple[int, int]] = []
+        try:
+            for rx in self._candidates:
+                raw += [(m.start() - margin, m.end() + margin)
+                        for m in rx.finditer(text, timeout=REGEX_TIMEOUT_S)]
+        except TimeoutError:  # pathological text for some pattern: analyze all of it
+            return self._chunks(0, len(text), text)
+        windows = _merge([(_snap_left(text, start, SNAP_LIMIT), _snap_right(text, end, SNAP_LIMIT))
+                          for start, end in _merge(sorted(raw))])
+        return [c for start, end in windows for c in self._chunks(start, end, text)]
 
     def _chunks(self, start: int, end: int, text: str) -> list[tuple[int, int]]:
         """[start, end) in pieces of at most ``chunk_chars``, cut at whitespace where there is some in the
         last half of a piece (else cut hard), each overlapping the previous one by about the margin."""
-        size, margin = self.config.chunk_chars, self.config.window_margin
+        size, margin = self.config.chunk_chars, max(self._margin, 100)
         out = []
         while end - start > size:
             cut = _snap_left(text, start + size, size // 2)
             if cut <= start + size // 2:
                 cut = start + size
             out.append((start, cut))
-            start = _snap_left(text, cut - margin, margin)  # > previous start: size // 2 > 2 * margin
+            start = _snap_left(text, cut - margin, margin)  # > previous start: size // 2 > 2 * 250
         if end > start:
             out.append((start, end))
         return out
@@ -176,12 +199,20 @@ class PiiRedact(Stage):
         return [RecognizerResult(e, s, t, score) for (e, s, t), score in sorted(found.items())]
 
     def redact(self, text: str) -> tuple[str, int]:
-        """(redacted text, number of replaced spans)."""
-        results = self.analyze(text)
-        if not results:
-            return text, 0
-        out = self.anonymizer.anonymize(text=text, analyzer_results=results, operators=self.operators)
-        return out.text, len(out.items)
+        """(redacted text, number of replaced spans).
+
+        Redaction repeats on its own output (at most ``passes`` times) while it still finds something:
+        presidio's phone matcher can miss a number next to another one (it tries the longer run first),
+        and finds it once the neighbour is replaced.
+        """
+        total = 0
+        for _ in range(self.config.passes):
+            results = self.analyze(text)
+            if not results:
+                break
+            out = self.anonymizer.anonymize(text=text, analyzer_results=results, operators=self.operators)
+            text, total = out.text, total + len(out.items)
+        return text, total
 
     def __call__(self, table: pa.Table) -> pa.Table:
         cap = self.config.max_chars
@@ -199,6 +230,17 @@ class PiiRedact(Stage):
         table = set_column(table, "text", pa.array(texts, type=pa.string()))
         table = set_column(table, "pii_count", pa.array(counts, type=pa.int32()))
         return set_drops(table, reasons)
+
+
+def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Union of sorted intervals."""
+    out: list[list[int]] = []
+    for start, end in intervals:
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return [(max(0, s), e) for s, e in out]
 
 
 def _snap_left(text: str, i: int, limit: int) -> int:

@@ -92,6 +92,13 @@ def test_exact_output_on_a_small_text(stage):
     assert out.column("pii_count").to_pylist() == [4, 0, 0]
 
 
+def test_adjacent_phone_numbers_need_a_second_pass(stage, cache):
+    text = "+1 (415) 555-0132 212-555-0199"
+    assert stage.redact(text) == ("<PHONE_NUMBER> <PHONE_NUMBER>", 2)
+    one_pass = PiiRedact(cache_dir=cache, passes=1)
+    assert one_pass.redact(text) == ("+1 (415) 555-0132 <PHONE_NUMBER>", 1)  # presidio alone misses one
+
+
 def test_precheck_skips_texts_without_candidates(stage):
     assert stage.spans("Only words, no digits and no at sign.") == []
     text = "x " * 500 + "mail bob@example.com now" + " y" * 500
