@@ -9,7 +9,6 @@ background loop refreshes states from Ray every ``poll_interval_s``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -20,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api import training
 from api.ray_jobs import RayJobs, RayUnavailable
 from api.settings import Settings
-from api.store import ACTIVE, TERMINAL, IdempotencyConflict, Job, Store
+from api.store import ACTIVE, TERMINAL, IdempotencyConflict, Job, Store, new_job_id
 from curator.spec import PipelineSpec
 from curator.stats import write_json_atomic
 
@@ -172,11 +172,11 @@ class JobService:
         return Submitted(self.store.get(created.job.id) or created.job, created.replayed)
 
     def submit_training(self, owner: str, req, *, idempotency_key: str | None, body_sha: str, confiner) -> Submitted:
-        if importlib.util.find_spec("trainer") is None or importlib.util.find_spec("trainer.train") is None:
+        if not training.trainer_available():
             raise ServiceError(
                 501,
-                "training is not available: the trainer package (trainer.train) is not "
-                "installed in this service's environment",
+                "training is not available: the trainer package (trainer.train) is not installed in this "
+                "service's environment",
             )
         replay = self._replay(owner, idempotency_key, body_sha)
         if replay:
@@ -186,19 +186,16 @@ class JobService:
             raise ServiceError(404, f"no curation job {req.job_id}")
         if parent.status != "succeeded":
             raise ServiceError(409, f"job {parent.id} is {parent.status}; training needs a succeeded job")
-        from api.store import new_job_id
-
+        args = training.check_args(req.args, confiner)
         job_id = new_job_id()
-        out = req.output or str(self.settings.resolved_roots()[0] / "trainings" / job_id)
-        out = confiner.output_dir("output", out)
+        out = confiner.output_dir("output", req.output or str(self.settings.resolved_roots()[0] / "trainings" / job_id))
         self._admit(owner, out)
-        spec = {"data": parent.out_dir, "output": out, "args": req.args}
         created = self._create(
             id=job_id,
             kind="training",
             name=f"train-{parent.name}",
             owner=owner,
-            spec=spec,
+            spec={"data": parent.out_dir, "run_dir": out, "args": args},
             out_dir=out,
             parent_id=parent.id,
             idempotency_key=idempotency_key,
@@ -211,20 +208,9 @@ class JobService:
 
     def _entrypoint(self, job: Job) -> str:
         if job.kind == "training":
-            parts = [
-                self.settings.trainer_entrypoint,
-                "--data",
-                shlex.quote(job.spec["data"]),
-                "--out",
-                shlex.quote(job.spec["output"]),
-            ]
-            for key, value in job.spec.get("args", {}).items():
-                flag = "--" + key.replace("_", "-")
-                if value is True:
-                    parts.append(flag)
-                elif value is not False:
-                    parts += [flag, shlex.quote(str(value))]
-            return " ".join(parts)
+            return training.command(
+                self.settings.trainer_entrypoint, job.spec["data"], job.spec["run_dir"], job.spec.get("args", {})
+            )
         spec_path = self.jobs_dir / job.id / "spec.json"
         write_json_atomic(spec_path, job.spec)
         return f"{self.settings.job_entrypoint} run {shlex.quote(str(spec_path))}"

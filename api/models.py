@@ -100,7 +100,9 @@ class TrainingRequest(BaseModel):
         None, description="checkpoint folder (inside a data root); default: <first data root>/trainings/<id>"
     )
     args: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description='extra trainer flags: {"max_steps": 100} -> --max-steps 100'
+        default_factory=dict,
+        description='trainer options (trainer.train.TrainConfig fields): {"max_steps": 100} -> --max-steps 100; '
+        "true/false -> --flag/--no-flag",
     )
 
 

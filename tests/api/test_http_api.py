@@ -213,13 +213,18 @@ def test_health_ready_stages(plain_server):
         )
 
 
-def test_training_route_is_honest(plain_server):
+def test_training_route_checks_its_job(plain_server, data):
     with plain_server.client() as c:
         r = c.post("/v1/trainings", json={"job_id": "j0123456789abcde", "gpus": 0})
-    if importlib.util.find_spec("trainer.train") is None:
-        assert r.status_code == 501 and "trainer" in r.json()["detail"]
-    else:
+        if importlib.util.find_spec("trainer.train") is None:  # the honest answer without a trainer
+            assert r.status_code == 501 and "trainer" in r.json()["detail"]
+            return
         assert r.status_code == 404
+        failed = c.get("/v1/jobs", params={"status": "failed", "limit": 1}).json()["jobs"]
+        if failed:  # a curation job that did not succeed cannot be trained on
+            r = c.post("/v1/trainings", json={"job_id": failed[0]["id"], "gpus": 0})
+            assert r.status_code == 409 and "needs a succeeded job" in r.json()["detail"]
+        assert c.post("/v1/trainings", json={"job_id": "bad", "gpus": 0}).status_code == 422
 
 
 def test_dashboard_page_is_served(plain_server):

@@ -145,3 +145,29 @@ def test_restart_mid_job_reconciles_from_ray(ray_head, tmp_path, backend):
         if backend == "postgresql":
             drop_pg_schema(env["CURATOR_DB_SCHEMA"])
     assert json.loads((tmp_path / "data" / "out" / "a" / "manifest.json").read_text())["counts"]["kept"] == 3
+
+
+def test_training_is_submitted_to_ray_with_its_flags(ray_server, ray_head, finished_job):
+    from ray.job_submission import JobSubmissionClient
+
+    body = {"job_id": finished_job["id"], "gpus": 0, "cpus": 1, "args": {"max_steps": 1, "plot": False}}
+    with ray_server.client() as c:
+        assert c.post("/v1/trainings", json={**body, "args": {"run_dir": "/tmp/x"}}).status_code == 422
+        assert c.post("/v1/trainings", json={**body, "args": {"no_such_option": 1}}).status_code == 422
+        r = c.post("/v1/trainings", json=body)
+        assert r.status_code == 201, r.text
+        job = r.json()["job"]
+        try:
+            assert job["kind"] == "training" and job["parent_id"] == finished_job["id"]
+            assert job["resources"] == {"gpus": 0, "cpus": 1}
+            assert [j["id"] for j in c.get("/v1/trainings").json()["jobs"]] == [job["id"]]
+            info = JobSubmissionClient(ray_head["dashboard"]).get_job_info(job["submission_id"])
+            run_dir = ray_server.data.resolve() / "trainings" / job["id"]
+            assert info.entrypoint.endswith(
+                f"-m trainer --data {finished_job['output_path']} --run-dir {run_dir} --max-steps 1 --no-plot"
+            )
+            assert info.metadata["curator_job_id"] == job["id"]
+        finally:
+            assert c.post(f"/v1/jobs/{job['id']}/cancel").status_code in (202, 409)
+        done = wait_for(lambda: job_status(c, job["id"], DONE), what="training to stop")
+        assert done["status"] in ("cancelled", "failed")
