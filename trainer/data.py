@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -134,11 +135,9 @@ def _tasks(src: Source, tok_path: str, eot: str) -> list[tuple]:
 
 
 def _ray_connected() -> bool:
-    try:
-        import ray
-    except ImportError:
-        return False
-    return ray.is_initialized()
+    """Whether this process is connected to Ray (never imports Ray: not imported means not connected)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
 
 
 def tokenize_source(src: Source, tok_path: str | Path, dest: str | Path, dtype: np.dtype,
@@ -291,7 +290,6 @@ def eval_windows(tokens: np.ndarray, block_size: int, batch_size: int, max_batch
 def main(argv: list[str] | None = None) -> int:
     """``python -m trainer prepare OUT WORK``: tokenizer + token files, printed meta."""
     import argparse
-    import sys
 
     ap = argparse.ArgumentParser(prog="python -m trainer prepare", description=prepare.__doc__.split("\n")[0])
     ap.add_argument("data", help="a curation job's output folder")
