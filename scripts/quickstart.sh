@@ -8,7 +8,7 @@ bash scripts/setup.sh
 . .venv/bin/activate
 curator run pipelines/quickstart.yaml --set output.overwrite=true
 curator inspect out/quickstart -n 2
-curator train --data out/quickstart --out out/quickstart-model --preset tiny --max-steps 60 \
-  --device cpu --no-compile
-python -m trainer.generate --checkpoint out/quickstart-model --prompt "The Debian" --max-new-tokens 40 \
+curator train --data out/quickstart --run-dir out/quickstart-model --model tiny --vocab-size 4096 \
+  --block-size 128 --batch-size 8 --max-steps 60 --eval-interval 30 --device cpu --no-compile
+python -m trainer generate out/quickstart-model/ckpt.pt --prompt "Debian is" --max-new-tokens 40 \
   --temperature 0.8 --top-k 40
