@@ -45,12 +45,30 @@ _INFIX_RE = re.compile(
     rf"|(?<=[{_ALPHA}]),(?=[{_ALPHA}])|(?<=[{_ALPHA}0-9])(?:---|--|[{_HYPHENS}])(?=[{_ALPHA}])"
     rf"|(?<=[{_ALPHA}0-9])[:<>=/](?=[{_ALPHA}]))"
 )
-_URL_RE = re.compile(r"(?:(?:https?|ftp)://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.IGNORECASE)
+_URL_RE = re.compile(
+    r"(?:(?:https?|ftp)://|www\.)\S+"  # URL with a scheme
+    r"|[\w.+-]+@[\w-]+\.[\w.-]+"  # e-mail address
+    r"|(?:[^\W_][\w-]*\.)+[A-Za-z]{2,63}(?:[/:?#]\S*)?",  # host-like: example.org, foo_1.0-1.deb
+    re.IGNORECASE,
+)
 _WORD_RE = re.compile(r"\w+")
 _CONTRACTIONS = ("n't", "n’t", "'re", "'ve", "'ll", "'d", "'m", "’re", "’ve", "’ll", "’d", "’m")
-_ABBREVIATIONS = frozenset(
-    "e.g. i.e. vs. Mr. Mrs. Ms. Dr. St. Inc. Ltd. Jr. Sr. Co. Corp. U.S. a.m. p.m. No. Fig. approx.".split()
+# Emoticons are single tokens.
+_EMOTICONS = frozenset(
+    ":) :-) :( :-( ;) ;-) :D :-D :P :-P :p :-p ): (: :/ :-/ =) (= :] :[ <3 :o :O :'( (-: )-: ^_^ 8)".split()
 )
+# Emoticons peeled off the end of a chunk as one token ("file.gz):" -> "file.gz", "):").
+_TAIL_EMOTICONS = frozenset(e for e in _EMOTICONS if not e[0].isalnum() and e[-1] in ")(:")
+_ABBREVIATIONS = _EMOTICONS | frozenset(
+    "e.g. i.e. vs. Mr. Mrs. Ms. Dr. St. Inc. Ltd. Jr. Sr. Co. Corp. U.S. a.m. p.m. No. Fig. approx.".split()
+    + [f"{c}." for c in "abcdefghijklmnopqrstuvwxyz"]
+)
+# Contractions written without an apostrophe, split as spaCy's English exceptions do.
+_BARE_CONTRACTIONS = {
+    **{w: (w[:-2], "nt") for w in "dont doesnt didnt cant wont isnt arent wasnt werent hasnt havent hadnt "
+       "couldnt shouldnt wouldnt aint mustnt neednt".split()},
+    "im": ("i", "m"), "Im": ("I", "m"), "Dont": ("Do", "nt"), "Cant": ("Ca", "nt"),
+}
 
 
 @lru_cache(maxsize=1 << 18)
@@ -63,6 +81,11 @@ def _split_chunk(chunk: str) -> tuple[str, ...]:
         if m and m.end() < len(chunk):
             prefixes.append(m.group())
             chunk = chunk[m.end() :]
+            continue
+        tail = chunk[-2:] if chunk[-2:] in _TAIL_EMOTICONS else chunk[-3:]
+        if tail in _TAIL_EMOTICONS and len(chunk) > len(tail):
+            suffixes.append(tail)
+            chunk = chunk[: -len(tail)]
             continue
         m = _SUFFIX_RE.search(chunk)
         if m and m.start() > 0:
@@ -97,8 +120,11 @@ def tokenize(text: str) -> list[str]:
     out: list[str] = []
     split = _split_chunk
     fullword = _WORD_RE.fullmatch
+    bare = _BARE_CONTRACTIONS
     for chunk in text.split():
-        if fullword(chunk):
+        if chunk in bare:
+            out.extend(bare[chunk])
+        elif fullword(chunk):
             out.append(chunk)
         else:
             out.extend(split(chunk))

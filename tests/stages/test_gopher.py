@@ -186,3 +186,6 @@ def test_tokenizer_examples():
         "He", "said", '"', "do", "n't", '"', ",", "e.g.", "at", "https://x.org/a", ".",
         "(", "well", "-", "known", ")", "3.14", "$", "5",
     ]
+    assert tokenize("Im sure foo_1.0-1.deb): works :-)") == [
+        "I", "m", "sure", "foo_1.0-1.deb", "):", "works", ":-)",
+    ]
