@@ -11,7 +11,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-OUT="$HERE/data"
+OUT="${OUT_DIR:-$HERE/data}"  # OUT_DIR=/elsewhere to try it without touching the bundled files
 PY="${PYTHON:-python3}"
 PACKAGES=(
   debian-faq debian-faq-de debian-faq-fr debian-faq-it debian-faq-ja debian-faq-nl debian-faq-pt
