@@ -7,7 +7,8 @@ One JSON object per line. The text comes from ``text_field``; every other field 
 Lines are read with a length limit, so a runaway line never sits whole in memory. Problems are
 counted skips (``ReadStats``) naming the file and the line's byte offset in the decompressed stream:
 ``too_large``, ``nul_bytes``, ``invalid_utf8``, ``invalid_json``, ``not_object``, ``missing_text``,
-``corrupt_stream`` (truncated or damaged gzip/zstd: the lines before it are kept).
+``empty_line`` (logged at debug level), ``corrupt_stream`` (truncated or damaged gzip/zstd: every
+complete line before the damage is kept).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from curator.schema import make_id
 
 DEFAULT_MAX_DOC_BYTES = 10 << 20
 _READ_CHUNK = 1 << 20
+
 
 def _stdlib_loads(line: bytes):
     """json.loads with orjson's strictness: a lone surrogate escape is invalid JSON here too (it
