@@ -99,25 +99,17 @@ def _files(out_dir: Path, manifest: dict[str, Any], rejected: bool) -> list[Path
 
 def read_columns(paths: list[Path], max_rows: int) -> pa.Table | None:
     """Signal and context columns (never ``text``) of up to ``max_rows`` rows of these files, plus
-    ``_chars`` (text length) and ``_subset`` (the file's folder)."""
-    import pyarrow.compute as pc
-
+    ``_subset`` (the file's folder: train, eval, data or rejected)."""
     tables, rows = [], 0
     for path in paths:
         if rows >= max_rows:
             break
         pf = pq.ParquetFile(path)
-        schema = pf.schema_arrow
-        cols = [f.name for f in schema if f.name in CONTEXT_COLUMNS or _is_signal(f.name, f.type)]
-        want = cols + (["text"] if "text" in schema.names else [])
-        for batch in pf.iter_batches(columns=want, batch_size=65_536):
-            t = pa.Table.from_batches([batch])
-            if "text" in t.column_names:
-                chars = pc.fill_null(pc.utf8_length(t.column("text")), 0)
-                t = t.drop_columns(["text"]).append_column("_chars", chars.cast(pa.int64()))
-            t = t.append_column("_subset", pa.array([path.parent.name] * t.num_rows, pa.string()))
-            tables.append(t.slice(0, max_rows - rows))
-            rows += tables[-1].num_rows
+        cols = [f.name for f in pf.schema_arrow if f.name in CONTEXT_COLUMNS or _is_signal(f.name, f.type)]
+        for batch in pf.iter_batches(columns=cols, batch_size=65_536):
+            t = pa.Table.from_batches([batch]).slice(0, max_rows - rows)
+            tables.append(t.append_column("_subset", pa.array([path.parent.name] * t.num_rows, pa.string())))
+            rows += t.num_rows
             if rows >= max_rows:
                 break
     if not tables:
