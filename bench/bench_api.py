@@ -1,6 +1,6 @@
 """Job-service status polling under load: GET /v1/jobs/{id} at a fixed rate while a real job runs.
 
-    flock /tmp/ray-tests.lock python bench/bench_api.py [--rate 200] [--duration 30] [--docs 300000]
+    flock /tmp/ray-tests.lock python bench/bench_api.py [--rate 200] [--duration 30] [--docs 100000]
 
 Starts a local Ray head and the service (uvicorn subprocess, SQLite store), submits a real `curator run`
 job over a generated JSONL file, then a *second process* polls the job's status open-loop (requests are
@@ -66,11 +66,15 @@ async def _poll(url: str, rate: float, duration: float, headers: dict[str, str])
         wall = time.perf_counter() - start
     latencies.sort()
     return {
-        "requests": n, "wall_s": wall, "achieved_rps": n / wall,
+        "requests": n,
+        "wall_s": wall,
+        "achieved_rps": n / wall,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "max_ms": 1000 * latencies[-1],
-        "errors": errors, "error_rate": sum(errors.values()) / n, "statuses": statuses,
+        "errors": errors,
+        "error_rate": sum(errors.values()) / n,
+        "statuses": statuses,
     }
 
 
@@ -101,7 +105,10 @@ def _make_data(path: Path, docs: int) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for i in range(docs):
             n = 5 + (i * 7919) % 80
-            f.write(json.dumps({"id": f"d{i}", "text": " ".join(words[(i + k) % len(words)] for k in range(n))}))
+            text = " ".join(words[(i + k) % len(words)] for k in range(n))
+            if i % 3 == 0:  # some PII for the pii stage to find
+                text += f" contact user{i}@example.org or +1 415 555 {i % 10000:04d}"
+            f.write(json.dumps({"id": f"d{i}", "text": text}))
             f.write("\n")
 
 
@@ -127,29 +134,66 @@ def run(args) -> str:
     gcs, dash, api_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CURATOR_") and k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    subprocess.run([ray_bin, "start", "--head", f"--port={gcs}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
-                    f"--dashboard-port={dash}", f"--temp-dir={tmp / 'ray'}", "--include-dashboard=true",
-                    "--disable-usage-stats"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            f"--port={gcs}",
+            "--num-cpus=2",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            f"--temp-dir={tmp / 'ray'}",
+            "--include-dashboard=true",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     dashboard = f"http://127.0.0.1:{dash}"
     server = None
     try:
         _wait_http(dashboard + "/api/version")
         _make_data(tmp / "data" / "in.jsonl", args.docs)
-        env.update({
-            "CURATOR_RAY_ADDRESS": dashboard, "CURATOR_STATE_DIR": str(tmp / "state"),
-            "CURATOR_DATA_ROOTS": str(tmp / "data"), "CURATOR_TOKENS": f"bench:{TOKEN}",
-            "CURATOR_JOB_ENTRYPOINT": f"{sys.executable} -m curator",
-            "CURATOR_JOB_ENV": json.dumps({"PYTHONPATH": str(REPO)}),
-        })
+        env.update(
+            {
+                "CURATOR_RAY_ADDRESS": dashboard,
+                "CURATOR_STATE_DIR": str(tmp / "state"),
+                "CURATOR_DATA_ROOTS": str(tmp / "data"),
+                "CURATOR_TOKENS": f"bench:{TOKEN}",
+                "CURATOR_JOB_ENTRYPOINT": f"{sys.executable} -m curator",
+                "CURATOR_JOB_ENV": json.dumps({"PYTHONPATH": str(REPO)}),
+            }
+        )
         log = open(tmp / "server.log", "wb")
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1",
-                                   "--port", str(api_port), "--log-level", "warning"],
-                                  cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{api_port}"
         _wait_http(base + "/healthz")
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        spec = {"name": "bench", "inputs": [{"path": "in.jsonl"}],
-                "stages": [{"stage": "min_length", "min_chars": 100}], "output": {"path": "out"}}
+        spec = {
+            "name": "bench",
+            "inputs": [{"path": "in.jsonl"}],
+            "stages": [{"stage": "min_length", "min_chars": 50}, {"stage": "pii"}],
+            "output": {"path": "out"},
+        }
         r = httpx.post(base + "/v1/jobs", json=spec, headers=headers, timeout=60)
         r.raise_for_status()
         job_id = r.json()["id"]
@@ -174,34 +218,39 @@ def run(args) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
 
     def row(name: str, m: dict) -> str:
-        return (f"| {name} | {m['requests']} | {m['achieved_rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
-                f"{m['max_ms']:.1f} | {100 * m['error_rate']:.2f}% |")
+        return (
+            f"| {name} | {m['requests']} | {m['achieved_rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
+            f"{m['max_ms']:.1f} | {100 * m['error_rate']:.2f}% |"
+        )
 
     p = final.get("progress") or {}
-    return "\n".join([
-        "## Job service: status polling under load",
-        "",
-        f"`flock /tmp/ray-tests.lock python bench/bench_api.py --rate {args.rate:g} --duration {args.duration:g} "
-        f"--docs {args.docs}`",
-        "",
-        f"Machine: shared 2-core VM ({platform.processor() or platform.machine()}, other work running), Python "
-        f"{platform.python_version()}. One local Ray head (2 CPUs) runs a real `curator run` job (min_length over "
-        f"{args.docs} generated JSONL docs) while a second process sends GET requests open-loop at the target "
-        f"rate (httpx.AsyncClient, keep-alive). Our endpoint: `GET /v1/jobs/{{id}}` (auth, SQLite store read, "
-        f"live per-stage progress from stats.json). Reference measured in the same run, right after: Ray's "
-        f"own job-status endpoint `GET /api/jobs/{{submission_id}}` on the dashboard, same rate.",
-        "",
-        "| endpoint | requests | achieved req/s | p50 ms | p99 ms | max ms | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        row("curator `GET /v1/jobs/{id}`", ours),
-        row("Ray dashboard `GET /api/jobs/{id}`", ray_side),
-        "",
-        f"p99 ratio (Ray / curator): {ray_side['p99_ms'] / ours['p99_ms']:.2f}; p50 ratio: "
-        f"{ray_side['p50_ms'] / ours['p50_ms']:.2f}. Job status seen while polling ours: {ours['statuses']}; the "
-        f"job ended {final['status']} ({(p.get('inputs') or {}).get('records', '?')} docs read, "
-        f"{p.get('elapsed_s', '?')} s). Both polls took {polled:.0f} s. Goal: p99 < 50 ms, zero errors.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## Job service: status polling under load",
+            "",
+            f"`flock /tmp/ray-tests.lock python bench/bench_api.py --rate {args.rate:g} --duration {args.duration:g} "
+            f"--docs {args.docs}`",
+            "",
+            f"Machine: shared 2-core VM ({platform.processor() or platform.machine()}, other work running), Python "
+            f"{platform.python_version()}. One local Ray head (2 CPUs) runs a real `curator run` job "
+            f"(min_length + pii over {args.docs} generated JSONL docs) while a second process sends GET "
+            f"requests open-loop at the target rate (httpx.AsyncClient, keep-alive). Our endpoint: "
+            f"`GET /v1/jobs/{{id}}` (auth, SQLite store read, "
+            f"live per-stage progress from stats.json). Reference measured in the same run, right after: Ray's "
+            f"own job-status endpoint `GET /api/jobs/{{submission_id}}` on the dashboard, same rate.",
+            "",
+            "| endpoint | requests | achieved req/s | p50 ms | p99 ms | max ms | errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            row("curator `GET /v1/jobs/{id}`", ours),
+            row("Ray dashboard `GET /api/jobs/{id}`", ray_side),
+            "",
+            f"p99 ratio (Ray / curator): {ray_side['p99_ms'] / ours['p99_ms']:.2f}; p50 ratio: "
+            f"{ray_side['p50_ms'] / ours['p50_ms']:.2f}. Job status seen while polling ours: {ours['statuses']}; the "
+            f"job ended {final['status']} ({(p.get('inputs') or {}).get('records', '?')} docs read, "
+            f"{p.get('elapsed_s', '?')} s). Both polls took {polled:.0f} s. Goal: p99 < 50 ms, zero errors.",
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=float, default=200)
     p.add_argument("--duration", type=float, default=30)
-    p.add_argument("--docs", type=int, default=300_000)
+    p.add_argument("--docs", type=int, default=100_000)
     p.add_argument("--out", help="write the Markdown section here (e.g. bench/results/api.md)")
     args = p.parse_args(argv)
     section = run(args)

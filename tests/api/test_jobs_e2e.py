@@ -7,6 +7,7 @@ they are real Ray jobs that wait for a file before running the real pipeline.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -102,12 +103,13 @@ def test_cancel_quota_and_output_clash(ray_server, finished_job):
         assert not (ray_server.data / "out" / "c0" / "manifest.json").exists()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_restart_mid_job_reconciles_from_ray(ray_head, tmp_path, backend):
+def test_restart_mid_job_reconciles_from_ray(ray_head, tmp_path):
     """Kill the service (SIGKILL) with two jobs running; one finishes while it is down. The restarted
-    service reports that one finished at once (startup reconciliation) and re-attaches the other."""
-    if backend == "postgresql" and not pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    service reports that one finished at once (startup reconciliation) and re-attaches the other, which
+    it can still cancel. The store is PostgreSQL here (SQLite is the session server's)."""
+    backend = "postgresql" if pg_available() else "sqlite"
+    if backend == "sqlite" and os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL not reachable at {PG_URL} (CI must start it)")
     env = ray_env(tmp_path, ray_head["dashboard"], backend)
     write_jsonl(tmp_path / "data" / "in.jsonl", ["x" * (i * 50) for i in range(5)])
     gates = tmp_path / "gates"
@@ -134,17 +136,17 @@ def test_restart_mid_job_reconciles_from_ray(ray_head, tmp_path, backend):
             assert jb["progress"]["stages"][0]["drops"] == {"too_short": 3}
             assert c.get(f"/v1/jobs/{b}/manifest").json()["counts"]["kept"] == 2
             assert c.get(f"/v1/jobs/{a}").json()["status"] == "running"
-            (gates / "gated-a").touch()
-            ja = wait_for(lambda: job_status(c, a, DONE), what="job a after restart")
-            assert ja["status"] == "succeeded" and ja["progress"]["output"]["docs"] == 3
-            assert c.get(f"/v1/jobs/{a}/manifest").json()["counts"]["rejected"] == 2
+            assert c.post(f"/v1/jobs/{a}/cancel").status_code == 202
+            ja = wait_for(lambda: job_status(c, a, DONE), what="job a cancelled after restart")
+            assert ja["status"] == "cancelled"
+            assert str(ray.get_job_status(f"curator-{a}").value) == "STOPPED"
             listed = {j["id"]: j["status"] for j in c.get("/v1/jobs").json()["jobs"]}
-            assert listed == {a: "succeeded", b: "succeeded"}
+            assert listed == {a: "cancelled", b: "succeeded"}
     finally:
         second.stop()
         if backend == "postgresql":
             drop_pg_schema(env["CURATOR_DB_SCHEMA"])
-    assert json.loads((tmp_path / "data" / "out" / "a" / "manifest.json").read_text())["counts"]["kept"] == 3
+    assert json.loads((tmp_path / "data" / "out" / "b" / "manifest.json").read_text())["counts"]["kept"] == 2
 
 
 def test_training_is_submitted_to_ray_with_its_flags(ray_server, ray_head, finished_job):
