@@ -118,7 +118,6 @@ class JobService:
         self.metrics = metrics
         self.stats_cache = StatsCache()
         self.jobs_dir = (settings.state_dir / "jobs").resolve()
-        self.ray_ok: bool | None = None
         self._refresh_lock = threading.Lock()
 
     # -- submission ------------------------------------------------------------------------------------
@@ -127,6 +126,10 @@ class JobService:
             return None
         job = self.store.by_idempotency_key(owner, key)
         if job is None:
+            return None
+        if job.status == "failed" and job.submitted_at is None:
+            # Ray never got it (the client saw a 503): a retry with the same key tries again
+            self.store.update(job.id, idempotency_key=None)
             return None
         if job.body_sha256 != body_sha:
             raise ServiceError(409, "Idempotency-Key was already used with a different request body")
@@ -256,9 +259,7 @@ class JobService:
                 return 0
             try:
                 known = self.ray.jobs()
-                self.ray_ok = True
             except (RayUnavailable, RuntimeError, KeyError) as exc:
-                self.ray_ok = False
                 log.warning("cannot refresh job states: %s", exc)
                 return 0
             changed = 0

@@ -231,3 +231,14 @@ def test_dashboard_page_is_served(plain_server):
     r = httpx.get(plain_server.url + "/")
     assert r.status_code == 200 and "/static/app.js" in r.text
     assert "drawFunnel" in httpx.get(plain_server.url + "/static/app.js").text
+
+
+def test_failed_submission_can_be_retried_with_the_same_key(plain_server, data):
+    body = spec(data, name="retry", output={"path": "out/retry"})
+    with plain_server.client() as c:
+        r1 = c.post("/v1/jobs", json=body, headers={"Idempotency-Key": "retry-1"})
+        first = c.get("/v1/jobs", params={"limit": 1}).json()["jobs"][0]["id"]
+        r2 = c.post("/v1/jobs", json=body, headers={"Idempotency-Key": "retry-1"})
+        second = c.get("/v1/jobs", params={"limit": 1}).json()["jobs"][0]["id"]
+    # Ray never saw the first attempt, so the retry is a new attempt rather than a replay of the 503
+    assert r1.status_code == r2.status_code == 503 and first != second
