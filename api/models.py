@@ -54,6 +54,13 @@ class Progress(BaseModel):
     error: str | None = None
 
 
+class ProgressSummary(BaseModel):
+    records: int = Field(description="input documents read so far")
+    files_done: int
+    files: int
+    docs_out: int | None = Field(description="documents left after the last stage so far")
+
+
 class JobOut(BaseModel):
     id: str
     kind: Kind
@@ -70,6 +77,7 @@ class JobOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     resources: dict[str, Any] | None = None
+    summary: ProgressSummary | None = Field(None, description="progress in brief (curation jobs with stats)")
 
 
 class JobDetail(JobOut):

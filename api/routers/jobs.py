@@ -27,8 +27,23 @@ IdempotencyKey = Annotated[
 ]
 
 
-def job_out(job: Job) -> dict:
+def brief(progress: dict | None) -> dict | None:
+    if not progress:
+        return None
+    inputs, stages = progress["inputs"], progress["stages"]
     return {
+        "records": inputs.get("records", 0),
+        "files_done": inputs.get("files_done", 0),
+        "files": inputs.get("files", 0),
+        "docs_out": stages[-1]["docs_out"] if stages else None,
+    }
+
+
+def job_out(job: Job, svc: JobService | None = None, progress: dict | None = None) -> dict:
+    if svc is not None and progress is None:
+        progress = svc.progress(job)
+    return {
+        "summary": brief(progress),
         "id": job.id,
         "kind": job.kind,
         "name": job.name,
@@ -138,16 +153,17 @@ def list_jobs(
     rows, nxt = svc.store.list(
         status=status, kind=kind, owner=owner, limit=limit, before=int(cursor) if cursor else None
     )
-    return {"jobs": [job_out(j) for j in rows], "next_cursor": str(nxt) if nxt is not None else None}
+    return {"jobs": [job_out(j, svc) for j in rows], "next_cursor": str(nxt) if nxt is not None else None}
 
 
 @router.get("/{job_id}", response_model=JobDetail)
 def get_job_detail(job: Job = Depends(get_job), svc: JobService = Depends(service)):
     """Status, timestamps and live per-stage progress (docs in/out, drops per reason, throughput)."""
+    progress = svc.progress(job)
     return {
-        **job_out(job),
+        **job_out(job, svc, progress),
         "spec": job.spec,
-        "progress": svc.progress(job),
+        "progress": progress,
         "has_manifest": svc.output_file(job, "manifest.json") is not None,
         "has_report": svc.output_file(job, "report.html") is not None,
     }

@@ -59,4 +59,4 @@ def list_trainings(
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ):
     rows, nxt = svc.store.list(kind="training", limit=limit, before=int(cursor) if cursor else None)
-    return {"jobs": [job_out(j) for j in rows], "next_cursor": str(nxt) if nxt is not None else None}
+    return {"jobs": [job_out(j, svc) for j in rows], "next_cursor": str(nxt) if nxt is not None else None}

@@ -32,11 +32,18 @@ function el(tag, attrs = {}, text) {
   return node;
 }
 
-function fmtTime(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
+function fmtTime(iso) {
+  return iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "medium" }) : "";
+}
 function fmtNum(n) { return (n ?? 0).toLocaleString(); }
 
 function progressText(job) {
-  return job.status === "running" ? "running…" : (job.message || "").slice(0, 60);
+  const s = job.summary;
+  if (s) {
+    const kept = s.docs_out === null ? "" : ` · ${fmtNum(s.docs_out)} kept`;
+    return `${fmtNum(s.records)} read${kept} · ${s.files_done}/${s.files} files`;
+  }
+  return job.status === "running" ? "starting…" : (job.message || "").slice(0, 80);
 }
 
 async function refreshList() {
@@ -57,7 +64,9 @@ async function refreshList() {
     tbody.append(tr);
   }
   document.getElementById("empty").hidden = jobs.length > 0;
-  if (!state.selected && jobs.length) select(jobs[0].id);
+  if (!state.selected && jobs.length) {  // a running job first, else the newest
+    select((jobs.find((j) => j.status === "running") || jobs[0]).id);
+  }
 }
 
 async function select(id) {
@@ -80,7 +89,7 @@ async function refreshDetail() {
     `${job.status}${rate} · started ${fmtTime(job.started_at) || "-"} · finished ${fmtTime(job.finished_at) || "-"}` +
     (job.message ? ` · ${job.message}` : "");
   const row = document.querySelector(`#jobs tr[data-job="${job.id}"] .progress`);
-  if (row && p) row.textContent = `${fmtNum(p.inputs.records)} read · ${p.inputs.files_done}/${p.inputs.files} files`;
+  if (row) row.textContent = progressText(job);
   const cancel = document.getElementById("cancel");
   cancel.hidden = !["pending", "running"].includes(job.status);
   cancel.onclick = async () => { await api(`/v1/jobs/${job.id}/cancel`, { method: "POST" }); refreshDetail(); };
@@ -111,9 +120,9 @@ function drawFunnel(p) {
     rows.push({ name: s.name, kept: s.docs_out, dropped: Math.max(0, s.docs_in - s.docs_out), note: reasons });
   }
   const max = Math.max(1, ...rows.map((r) => r.kept + r.dropped));
-  const rowH = 34, labelW = 140, width = 640, barW = width - labelW - 10;
+  const rowH = 44, labelW = 140, width = 640, barW = width - labelW - 10;
   const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${rows.length * rowH + 6}`);
+  svg.setAttribute("viewBox", `0 0 ${width} ${rows.length * rowH}`);
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "per-stage funnel");
   rows.forEach((r, i) => {
@@ -124,7 +133,7 @@ function drawFunnel(p) {
     if (dw > 0) svg.append(svgEl("rect", { class: "drop", x: labelW + kw, y, width: dw, height: 18 }));
     const note = `${fmtNum(r.kept)} kept` + (r.dropped ? ` · ${fmtNum(r.dropped)} dropped` : "") +
       (r.note ? ` (${r.note})` : "");
-    svg.append(svgEl("text", { x: labelW, y: y + 30 }, note));
+    svg.append(svgEl("text", { x: labelW, y: y + 32 }, note));
   });
   box.replaceChildren(svg);
 }

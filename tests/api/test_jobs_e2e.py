@@ -58,6 +58,8 @@ def test_job_runs_to_completion_with_progress_and_manifest(ray_server, finished_
         with c.stream("GET", f"/v1/jobs/{job_id}/logs") as r:  # streamed form, ends with the job
             assert r.status_code == 200 and "done: 3 kept" in "".join(r.iter_text())
         assert c.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+        listed = {j["id"]: j for j in c.get("/v1/jobs").json()["jobs"]}
+        assert listed[job_id]["summary"] == {"records": 5, "files_done": 1, "files": 1, "docs_out": 3}
         metrics = c.get("/metrics").text
         assert 'curator_job_submissions_total{kind="curation",outcome="submitted"}' in metrics
         assert c.get("/readyz").status_code == 200
