@@ -1,8 +1,9 @@
 """WARC record streams shared by the WARC and WET readers, with two interchangeable parsers.
 
-``fastwarc`` (resiliparse, C++) is the default and the one we ship: on the bundled sample it reads
-several times faster than ``warcio`` (bench/bench_readers.py). ``warcio`` (pure Python) stays as a
-second backend so the two can be compared on the same reader code and cross-checked in tests.
+``fastwarc`` (resiliparse, C++) is the default and the one we ship: iterating the bundled sample's
+records and reading every payload takes it about a quarter of ``warcio``'s CPU time, and the whole
+WARC reader about half (bench/results/readers.md). ``warcio`` (pure Python) stays as a second
+backend so the two can be compared on the same reader code and cross-checked in tests.
 
 Both hand the readers plain :class:`Record` values, never a parser object, so everything that can
 fail inside a parser (corrupt gzip member, bad header, short record) is caught here and turned into
