@@ -1,6 +1,7 @@
 """Data-root confinement: every path a submitted spec names must lie inside a configured data root.
 
-Rules: no ``..`` segment anywhere; relative paths resolve against the first root; symlinks are resolved
+Rules: no ``..`` segment anywhere; relative paths resolve against the first root (a named pipeline's:
+against the folder holding ``pipelines/``, as ``curator run`` from the project root does); symlinks are resolved
 before the check (so a link inside a root that points outside is refused), and so is every file an input
 glob matches; URLs are refused unless they start with an allowed prefix (``file://`` is a local path).
 Accepted paths are rewritten to absolute, resolved form, so the Ray job sees exactly what was checked.
@@ -29,9 +30,14 @@ class PathError(ValueError):
 
 
 class Confiner:
-    def __init__(self, roots: list[Path], allowed_url_prefixes: list[str] = ()) -> None:
+    def __init__(self, roots: list[Path], allowed_url_prefixes: list[str] = (), base: Path | None = None) -> None:
         self.roots = [Path(r).resolve() for r in roots]
         self.prefixes = [p for p in allowed_url_prefixes if p]
+        self.base = Path(base).resolve() if base is not None else self.roots[0]
+
+    def with_base(self, base: Path) -> Confiner:
+        """The same roots, with relative paths resolved against ``base`` (still checked against the roots)."""
+        return Confiner(self.roots, self.prefixes, base)
 
     def inside(self, path: Path) -> bool:
         return any(path == root or root in path.parents for root in self.roots)
@@ -53,7 +59,7 @@ class Confiner:
         path = Path(raw).expanduser() if raw.startswith("~") else Path(raw)
         if ".." in path.parts:
             raise PathError(field, "'..' is not allowed in paths")
-        return path if path.is_absolute() else self.roots[0] / path
+        return path if path.is_absolute() else self.base / path
 
     def input_pattern(self, field: str, raw: str) -> str:
         """An input path or glob -> its absolute form; every match must exist and lie inside a root."""

@@ -82,6 +82,7 @@ def build_spec(data: Any, confiner: Confiner, pipelines_dir: Path) -> PipelineSp
     """Validate and confine; raises SpecError (422) listing the problems with their field paths."""
     if isinstance(data, dict) and "pipeline" in data and "inputs" not in data:
         data = resolve_named(data, pipelines_dir)
+        confiner = confiner.with_base(pipelines_dir.resolve().parent)
     if not isinstance(data, dict):
         raise SpecError(["(spec): must be a mapping"])
     if isinstance(data.get("ray"), dict) and data["ray"].get("address"):

@@ -30,7 +30,15 @@ def ray_server(ray_head, tmp_path_factory):
     from service_harness import TINY_TEXTS, ray_env, write_jsonl
 
     tmp = tmp_path_factory.mktemp("api-ray")
-    env = ray_env(tmp, ray_head["dashboard"], CURATOR_MAX_ACTIVE_JOBS_PER_TOKEN="3")
+    from service_harness import REPO
+
+    env = ray_env(
+        tmp,
+        ray_head["dashboard"],
+        CURATOR_MAX_ACTIVE_JOBS_PER_TOKEN="3",
+        CURATOR_DATA_ROOTS=f"{tmp / 'data'},{REPO / 'examples'}",
+        CURATOR_PIPELINES_DIR=str(REPO / "pipelines"),
+    )
     write_jsonl(tmp / "data" / "in.jsonl", TINY_TEXTS)
     server = Server(env, tmp / "server.log").start()
     server.tmp, server.data, server.gates = tmp, tmp / "data", tmp / "gates"

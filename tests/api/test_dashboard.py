@@ -19,7 +19,7 @@ CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which
 def browser():
     if not DRIVER:
         pytest.skip("chromium-driver is not installed (apt-get install -y chromium chromium-driver)")
-    from selenium import webdriver
+    webdriver = pytest.importorskip("selenium.webdriver")  # dev dependency
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM

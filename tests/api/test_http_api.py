@@ -147,8 +147,9 @@ def test_yaml_bodies_and_media_types(plain_server, data):
 def test_named_pipeline_with_overrides(plain_server, data):
     pipes = plain_server.tmp / "pipelines"
     pipes.mkdir(exist_ok=True)
+    # relative paths of a named pipeline resolve against the folder holding pipelines/
     (pipes / "tiny.yaml").write_text(
-        "inputs:\n  - path: in.jsonl\nstages:\n  - stage: min_length\noutput:\n  path: out/tiny\n"
+        "inputs:\n  - path: data/in.jsonl\nstages:\n  - stage: min_length\noutput:\n  path: data/out/tiny\n"
     )
     with plain_server.client() as c:
         r = c.post("/v1/jobs", json={"pipeline": "tiny", "overrides": {"stages": [{"stage": "nope"}]}})
@@ -159,6 +160,13 @@ def test_named_pipeline_with_overrides(plain_server, data):
         assert r.status_code == 422 and r.json()["errors"][0].startswith("pipeline:")
         r = c.post("/v1/jobs", json={"pipeline": "absent"})
         assert r.status_code == 422 and "no spec named 'absent'" in r.json()["errors"][0]
+        r = c.post("/v1/jobs", json={"pipeline": "tiny", "overrides": {"name": "named", "seed": 7}})
+        assert r.status_code == 503  # valid and confined; only Ray is missing
+        job = c.get("/v1/jobs", params={"limit": 1}).json()["jobs"][0]
+        spec = c.get(f"/v1/jobs/{job['id']}").json()["spec"]
+        assert (job["name"], spec["seed"]) == ("named", 7)
+        assert spec["inputs"][0]["path"] == str((data / "in.jsonl").resolve())
+        assert spec["output"]["path"] == str((data / "out" / "tiny").resolve())
 
 
 def test_submission_without_ray_fails_clearly_and_is_recorded(plain_server, data):

@@ -175,3 +175,28 @@ def test_training_is_submitted_to_ray_with_its_flags(ray_server, ray_head, finis
             assert c.post(f"/v1/jobs/{job['id']}/cancel").status_code in (202, 409)
         done = wait_for(lambda: job_status(c, job["id"], DONE), what="training to stop")
         assert done["status"] in ("cancelled", "failed")
+
+
+@pytest.mark.slow
+def test_quickstart_pipeline_over_http(ray_server):
+    """The project's pipelines/quickstart.yaml, submitted by name with an output override, runs to the
+    end; its manifest and (when the pipeline writes one) its report come back over HTTP."""
+    out = ray_server.data / "out" / "quickstart"
+    with ray_server.client() as c:
+        r = c.post("/v1/jobs", json={"pipeline": "quickstart", "overrides": {"output": {"path": str(out)}}})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        detail = wait_for(lambda: job_status(c, job_id, DONE), timeout=600, interval=1, what="quickstart")
+        assert detail["status"] == "succeeded", c.get(f"/v1/jobs/{job_id}/logs", params={"follow": "false"}).text[
+            -3000:
+        ]
+        assert detail["spec"]["inputs"][0]["path"].endswith("/examples/data/sample.warc.gz")
+        manifest = c.get(f"/v1/jobs/{job_id}/manifest").json()
+        stages = [s["name"] for s in detail["progress"]["stages"]]
+        assert stages == [s["stage"] for s in manifest["spec"]["stages"]] and "min_length" in stages
+        counts = manifest["counts"]
+        assert counts["kept"] > 0 and counts["kept"] + counts["rejected"] == detail["progress"]["inputs"]["records"]
+        assert counts["kept"] == detail["progress"]["output"]["docs"]
+        report = c.get(f"/v1/jobs/{job_id}/report")
+        assert report.status_code == (200 if (out / "report.html").exists() else 404)
+        assert detail["has_report"] == (report.status_code == 200)
