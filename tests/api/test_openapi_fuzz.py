@@ -5,6 +5,8 @@ unhandled exception is a 500, and any 500 fails."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +22,7 @@ schemathesis = pytest.importorskip("schemathesis")  # dev dependency
 
 def _app():
     tmp = Path(tempfile.mkdtemp(prefix="curator-fuzz-"))
+    atexit.register(shutil.rmtree, tmp, True)
     write_jsonl(tmp / "data" / "in.jsonl", ["some text"])
     app = create_app(
         Settings(
