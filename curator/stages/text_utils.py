@@ -16,6 +16,7 @@ counts agree with spaCy's within 3% on every document.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,7 +72,6 @@ _BARE_CONTRACTIONS = {
 }
 
 
-@lru_cache(maxsize=1 << 18)
 def _split_chunk(chunk: str) -> tuple[str, ...]:
     """Tokens of one whitespace-free chunk: prefixes, infix-split core, suffixes (spaCy-like)."""
     prefixes: list[str] = []
@@ -118,7 +118,7 @@ _ASCII_SYMBOLS = frozenset("$+<=>^`|~")
 def tokenize(text: str) -> list[str]:
     """Split ``text`` into word and punctuation tokens (see the module docstring)."""
     out: list[str] = []
-    split = _split_chunk
+    split = _split_cached
     fullword = _WORD_RE.fullmatch
     bare = _BARE_CONTRACTIONS
     for chunk in text.split():
@@ -127,22 +127,34 @@ def tokenize(text: str) -> list[str]:
         elif fullword(chunk):
             out.append(chunk)
         else:
-            out.extend(split(chunk))
+            out.extend(split(chunk) if len(chunk) <= _CACHE_MAX_LEN else _split_chunk(chunk))
     return out
 
 
-@lru_cache(maxsize=1 << 16)
+_CACHE_MAX_LEN = 64  # longer chunks/tokens are rare: computed each time, so the caches stay small
+_split_cached = lru_cache(maxsize=1 << 18)(_split_chunk)
+
+
 def is_symbol(token: str) -> bool:
     """True when every character of ``token`` is punctuation (Unicode P*) or an ASCII symbol."""
-    import unicodedata
+    return _is_symbol_cached(token) if len(token) <= _CACHE_MAX_LEN else _is_symbol(token)
 
+
+def has_alpha(token: str) -> bool:
+    """True when ``token`` holds at least one alphabetic character (``str.isalpha``)."""
+    return _has_alpha_cached(token) if len(token) <= _CACHE_MAX_LEN else _has_alpha(token)
+
+
+def _is_symbol(token: str) -> bool:
     return all(ch in _ASCII_SYMBOLS or unicodedata.category(ch)[0] == "P" for ch in token)
 
 
-@lru_cache(maxsize=1 << 16)
-def has_alpha(token: str) -> bool:
-    """True when ``token`` holds at least one alphabetic character (``str.isalpha``)."""
+def _has_alpha(token: str) -> bool:
     return any(ch.isalpha() for ch in token)
+
+
+_is_symbol_cached = lru_cache(maxsize=1 << 16)(_is_symbol)
+_has_alpha_cached = lru_cache(maxsize=1 << 16)(_has_alpha)
 
 
 def _load_terminals() -> frozenset[str]:
