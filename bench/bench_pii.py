@@ -4,7 +4,9 @@ Data: the (first ``--limit``) real documents of examples/data/sample.jsonl.zst (
 real e-mail addresses, Debian manuals), and a copy in which a third of the documents get 1-3 planted
 values each (e-mail, US/UK phone, Luhn-valid card, IPv4/IPv6, checksummed IBAN, SSN) at known offsets,
 plus Luhn-invalid card numbers that must stay. Each mode runs the same ``PiiRedact`` stage on the same
-Arrow batches, single process (one core); the time is the median of ``--runs`` runs.
+Arrow batches, single process (one core); the time is the median of ``--runs`` runs. Both modes repeat
+redaction around replaced spans (the stage's ``passes``); only the first pass differs: candidate windows
+with the pre-check, the whole text (in chunks) without it.
 
 Run: ``python bench/bench_pii.py [--runs 3] [--copies 1] [--limit N] [--out bench/results/pii.md]``
 (uses the project's venv: presidio, spaCy, pyarrow, zstandard).
