@@ -21,6 +21,7 @@ Columns and drops:
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import ClassVar
@@ -84,8 +85,8 @@ class Toxicity(Stage):
         for lang, path in cfg.word_lists.items():
             lists[lang] = load_word_list(path)
         common = lists.pop(ANY_LANG, set())
-        self.lists = {lang: entries | common for lang, entries in lists.items()}
-        self.union = set().union(common, *self.lists.values())
+        self.lists = {lang: frozenset(entries | common) for lang, entries in lists.items()}
+        self.union = frozenset().union(common, *self.lists.values())
         self.model = FastTextModel(cfg.model_path) if cfg.model_path else None
 
     def word_ratio(self, table: pa.Table) -> np.ndarray:
@@ -125,23 +126,38 @@ class Toxicity(Stage):
             yield self.union, ~covered
 
     @staticmethod
-    def _mark(words: pa.Array, parents: np.ndarray, entries: set[str], flagged: np.ndarray,
+    @functools.lru_cache(maxsize=64)
+    def _index(entries: frozenset[str]) -> list[tuple[int, pa.Array, pa.Array]]:
+        """(phrase length, entries of that length, their first words) for each length in the list."""
+        by_size: dict[int, set[str]] = {}
+        for e in entries:
+            by_size.setdefault(e.count(" ") + 1, set()).add(e)
+        return [(size, pa.array(sorted(group), pa.string()),
+                 pa.array(sorted({e.split(" ", 1)[0] for e in group}), pa.string()))
+                for size, group in sorted(by_size.items())]
+
+    def _mark(self, words: pa.Array, parents: np.ndarray, entries: frozenset[str], flagged: np.ndarray,
               positions: np.ndarray) -> None:
-        """Set ``flagged`` at ``positions`` of words covered by an entry (a word or a word n-gram)."""
-        value_set = pa.array(sorted(entries), type=pa.string())
-        sizes = {e.count(" ") + 1 for e in entries}
-        for size in sorted(sizes):
-            if size > len(words):
-                break
-            grams = words[: len(words) - size + 1]
-            for k in range(1, size):
-                grams = pc.binary_join_element_wise(grams, words[k : len(words) - size + 1 + k], " ")
-            hit = pc.is_in(grams, value_set=value_set).to_numpy(zero_copy_only=False)
-            if size > 1:  # an n-gram counts only inside one document
-                hit &= parents[: len(parents) - size + 1] == parents[size - 1 :]
-            starts = np.flatnonzero(hit)
+        """Set ``flagged`` at ``positions`` of words covered by an entry (a word or a word n-gram).
+
+        An n-gram is only built where its first word starts some entry of that length, and only inside
+        one document."""
+        n = len(words)
+        for size, group, firsts in self._index(entries):
+            if size == 1:
+                hit = np.flatnonzero(pc.is_in(words, value_set=group).to_numpy(zero_copy_only=False))
+            else:
+                starts = np.flatnonzero(pc.is_in(words, value_set=firsts).to_numpy(zero_copy_only=False))
+                starts = starts[starts + size <= n]
+                starts = starts[parents[starts] == parents[starts + size - 1]]
+                if not starts.size:
+                    continue
+                grams = words.take(pa.array(starts))
+                for k in range(1, size):
+                    grams = pc.binary_join_element_wise(grams, words.take(pa.array(starts + k)), " ")
+                hit = starts[pc.is_in(grams, value_set=group).to_numpy(zero_copy_only=False)]
             for k in range(size):
-                flagged[positions[starts + k]] = True
+                flagged[positions[hit + k]] = True
 
     def __call__(self, table: pa.Table) -> pa.Table:
         cfg = self.config

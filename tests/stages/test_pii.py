@@ -62,6 +62,14 @@ def test_blank_pipeline_is_saved_once(cache):
     assert spacy.load(path).pipe_names == []  # no component: nothing was downloaded
 
 
+def test_tldextract_uses_its_bundled_snapshot_only(stage):
+    import tldextract.tldextract as tlde
+
+    extractor = tlde.TLD_EXTRACTOR
+    assert extractor.suffix_list_urls == () and not extractor._cache.enabled  # no HTTP, no cache files
+    assert tlde.extract("mail.example.co.uk").suffix == "co.uk"  # the snapshot knows multi-part suffixes
+
+
 def test_every_planted_entity_is_found_exactly(stage):
     text, spans = crafted()
     found = {(r.entity_type, r.start, r.end) for r in stage.analyze(text)}
