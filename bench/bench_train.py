@@ -198,13 +198,15 @@ def single(a) -> None:
     def left() -> float:
         return a.budget - (time.time() - T0)
 
-    def ours(name, B, *, loss_impl="fused", sdpa="auto", scope="blocks", bias=True, need=60.0, **extra):
+    def ours(name, B, *, loss_impl="fused", sdpa="auto", scope="blocks", bias=True, need=60.0, chunk=8192,
+             **extra):
         if left() < need:
             say(f"skip {name} B={B}: {left():.0f}s left")
             return None
         torch._dynamo.reset()
         torch.manual_seed(0)
-        model = GPT(preset("124M", block_size=T, vocab_size=V, loss_impl=loss_impl, bias=bias)).cuda()
+        model = GPT(preset("124M", block_size=T, vocab_size=V, loss_impl=loss_impl, bias=bias,
+                           loss_chunk=chunk)).cuda()
         if scope == "blocks":
             model.compile_blocks()
             fn = model
@@ -225,7 +227,8 @@ def single(a) -> None:
         finally:
             del model, fn
             torch.cuda.empty_cache()
-        return record(name, B, r, loss_impl=loss_impl, sdpa=sdpa, scope=scope, bias=bias, **extra)
+        return record(name, B, r, loss_impl=loss_impl, sdpa=sdpa, scope=scope, bias=bias, chunk=chunk,
+                      **extra)
 
     # the peer: transformers GPT-2, compiled whole, batch 16
     hf_run = None
@@ -246,13 +249,15 @@ def single(a) -> None:
     cands = [r for r in (floor, fused, nobias) if r]
     # batch size, with and without biases
     sweep = {}
-    for B in (64, 96, 128):
+    for B in a.batches:
         r = ours("ours: fused CE, no biases", B, bias=False)
         if r is None:
             break
         sweep[B] = r
     bestB = max(sweep, key=lambda b: sweep[b]["tok_s"]) if sweep else 16
     ours("ours: fused CE (GPT-2 biases)", bestB)
+    if a.chunk:
+        ours(f"ours: no biases, loss chunk {a.chunk}", bestB, bias=False, chunk=a.chunk)
     if a.cdt:
         import torch._inductor.config as icfg
 
@@ -303,7 +308,7 @@ def profile(torch, F, run: dict, batches, out: Path, T: int, V: int) -> dict:
     torch._dynamo.reset()
     B = run["batch"]
     model = GPT(preset("124M", block_size=T, vocab_size=V, loss_impl=run["loss_impl"],
-                       bias=run["bias"])).cuda()
+                       bias=run["bias"], loss_chunk=run.get("chunk", 8192))).cuda()
     model.compile_blocks()
     step = make_step(torch, F, "ours")
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=True)
@@ -438,6 +443,8 @@ def main() -> None:
     s.add_argument("--warmup", type=int, default=4)
     s.add_argument("--steps", type=int, default=15)
     s.add_argument("--plain", action="store_true", help="also time the float32-logits loss")
+    s.add_argument("--batches", type=int, nargs="+", default=[64, 96, 128])
+    s.add_argument("--chunk", type=int, default=0, help="also time this fused-loss chunk size")
     s.add_argument("--cdt", action="store_true", help="also try inductor coordinate-descent tuning")
     c = sub.add_parser("scaling")
     c.add_argument("--data", required=True)
