@@ -46,7 +46,7 @@ def make_benchmark(path: Path, n_items: int, seed: int = 0) -> int:
 
     texts = [t for tbl in read_file(str(REPO / "examples/data/sample.warc.wet.gz"))
              for t in tbl.column("text").to_pylist() if t]
-    vocab = sorted({w for t in texts for w in t.split()})
+    vocab = np.array(sorted({w for t in texts for w in t.split()}))
     rng = np.random.default_rng(seed)
     with open(path, "w") as f:
         for _ in range(n_items):
