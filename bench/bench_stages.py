@@ -341,6 +341,12 @@ NOTES = """Why results differ where they do:
 - **Extraction**: both call the same trafilatura with the same options; datatrove also stops a page after
   1 s (its sandbox timeout) and drops it, we cap the HTML at 1,000,000 characters instead. Our stage
   additionally runs ftfy (only on texts with a mojibake hint) and reads the head for title and language.
+- **Extraction speed** is the same trafilatura call on both sides, so the ratio is ~1x and the row moves
+  between ~0.8x and ~1.2x from run to run with the load of the machine; datatrove's sandbox process adds a
+  little IPC. This is why the recipe with trafilatura cannot reach 3x: extraction is most of both
+  recipes' time (see the per-stage seconds). With `extractor: resiliparse` the recipe is several times
+  faster, but resiliparse keeps tables of contents, repeated headings and navigation of these DocBook
+  pages, which the repetition and alphabetic-word rules then reject: it keeps fewer documents.
 - **PII**: not the same job. datatrove's PIIFormatter replaces e-mail addresses and public IPs with two
   regexes; ours runs presidio's recognizers (e-mail, phone, credit card with checksum, IP, IBAN, URL, ...)
   behind a pre-check. It is slower per document by design; the ratio is reported, not a goal met.
