@@ -112,7 +112,7 @@ def _make_data(path: Path, docs: int) -> None:
             f.write("\n")
 
 
-def _wait_http(url: str, timeout: float = 90) -> None:
+def _wait_http(url: str, timeout: float = 120) -> None:
     import httpx
 
     deadline = time.time() + timeout
@@ -154,7 +154,7 @@ def run(args) -> str:
     dashboard = f"http://127.0.0.1:{dash}"
     server = None
     try:
-        _wait_http(dashboard + "/api/version")
+        _wait_http(dashboard + "/api/version", timeout=240)
         _make_data(tmp / "data" / "in.jsonl", args.docs)
         env.update(
             {
