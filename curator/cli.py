@@ -115,6 +115,16 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from curator.report import write_report
+
+    if not (Path(args.out) / "manifest.json").exists():
+        print(f"error: {args.out} has no manifest.json (not a finished run)", file=sys.stderr)
+        return 2
+    print(write_report(args.out))
+    return 0
+
+
 def cmd_train_classifier(args) -> int:
     from curator.stages.classifier import train_classifier
 
@@ -156,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-n", type=int, default=3, help="sample rows to show")
     sp.add_argument("--width", type=int, default=200)
     sp.set_defaults(fn=cmd_inspect)
+
+    sp = sub.add_parser("report", help="(re)write <out>/report.html for a finished output")
+    sp.add_argument("out")
+    sp.set_defaults(fn=cmd_report)
 
     sp = sub.add_parser("train-classifier", help="train a fastText quality/toxicity classifier")
     sp.add_argument("--positive", action="append", required=True, metavar="GLOB")

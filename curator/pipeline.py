@@ -26,8 +26,10 @@ import pyarrow.compute as pc
 import ray
 
 from curator import __version__, registry
+from curator.card import dataset_summary, write_card
 from curator.execute import StageRunner, apply_stateless, split_live, tag_drops
 from curator.readers import expand_inputs
+from curator.report import write_report
 from curator.schema import DROP_REASON
 from curator.spec import PipelineSpec
 from curator.stats import RunStats, write_json_atomic
@@ -267,7 +269,13 @@ def run_pipeline(spec: PipelineSpec) -> RunResult:
                    "input_skipped": final_stats["inputs"]["skipped"], "drops_by_stage": drops},
         "files": files,
     }
-    write_json_atomic(out_dir / "manifest.json", manifest)
+    manifest["dataset"] = dataset_summary(out_dir, files)
+    write_card(out_dir, manifest)
+    write_json_atomic(out_dir / "manifest.json", manifest)  # last: its presence marks a finished run
+    try:
+        write_report(out_dir)
+    except Exception:  # noqa: BLE001 - the data is complete; a plotting failure must not fail the run
+        log.exception("report.html could not be written; run `curator report %s` to retry", out_dir)
     ray.kill(stats)
     return RunResult(out_dir, manifest, final_stats)
 
