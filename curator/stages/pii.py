@@ -15,11 +15,13 @@ drops a document, except one longer than ``max_chars`` (default 1,000,000 charac
 ``pii_too_long`` so that time stays bounded (None: no cap).
 
 Speed (presidio runs at a few hundred thousand characters per second): with ``precheck`` (default on) the
-stage first runs, over the whole text, the regexes of the pattern recognizers in use (presidio's own
-patterns and flags) and, for phone numbers, a run of at least 5 digits; presidio then analyzes only
+stage first runs, over the whole text, cheap candidate regexes: for e-mail, IP and IBAN a gate that every
+match contains ('@', 'd.d.' or 'h:h:', two capitals and two digits; see ``GATES``), for the other pattern
+recognizers presidio's own patterns and flags, and for phone numbers a run of at least 5 digits; presidio
+then analyzes only
 windows of ``window_margin`` characters (default 32) around those matches, widened to whitespace (at most
 1,000 characters, then cut hard) and merged. A text without any match is not analyzed at all. Every
-entity the pattern recognizers report matches one of those regexes, and with the blank pipeline presidio's
+entity the recognizers report lies in such a window, and with the blank pipeline presidio's
 context words play no part (it has no lemmas), so the results equal a full analysis; bench/bench_pii.py
 and the tests check that. With ``spacy_model`` the margin is at least 100 characters (context words),
 and NER entities (PERSON, LOCATION), which have no cheap candidate, turn the pre-check off: the whole text
@@ -34,7 +36,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import Field
@@ -45,6 +47,14 @@ DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS"
 NER_ENTITIES = ("PERSON", "LOCATION")
 # A phone number that phonenumbers finds valid in presidio's regions has at least 5 digits.
 PHONE_CANDIDATE = r"\d(?:[\s().\-/+]{0,4}\d){4,}"
+# Cheap gates for recognizers whose patterns are slow over long texts: (regex, reach). Every match of
+# the recognizer's patterns holds a gate match within the same whitespace-free token (e-mail, IP) or
+# starts with one and ends at most ``reach`` characters further (IBAN, up to 34 characters + 8 spaces).
+GATES = {
+    "EmailRecognizer": (r"@", 0),
+    "IpRecognizer": (r"\d{1,3}\.\d{1,3}\.|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:", 0),
+    "IbanRecognizer": (r"[A-Z]{2}[0-9]{2}", 48),
+}
 REGEX_TIMEOUT_S = 10
 REPASS_MARGIN = 64
 SNAP_LIMIT = 1_000  # window edges move to whitespace at most this far; past it (one huge token), cut hard
@@ -137,19 +147,24 @@ class PiiRedact(Stage):
         self._margin = max(cfg.window_margin, 100) if cfg.spacy_model else cfg.window_margin
         self._candidates = self._candidate_regexes() if cfg.precheck else None
 
-    def _candidate_regexes(self) -> list | None:
-        """One compiled regex per pattern of the recognizers in use (presidio's own patterns and flags),
-        plus a digit-run regex for the phone recognizer; None if some recognizer has no cheap candidate."""
+    def _candidate_regexes(self) -> list[tuple[Any, int]] | None:
+        """(regex, reach) pairs whose matches, widened by ``reach`` characters to the right and to whole
+        tokens, contain every match of the recognizers in use: a cheap gate where presidio's own pattern
+        is slow to run over a whole text (``GATES``), else presidio's patterns with their flags, and a
+        digit run for the phone recognizer. None if some recognizer has no cheap candidate."""
         import regex
         from presidio_analyzer import PatternRecognizer
         from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
 
         out = []
         for rec in self.analyzer.registry.get_recognizers(self.config.language, entities=self.entities):
-            if isinstance(rec, PatternRecognizer) and rec.patterns:
-                out += [regex.compile(p.regex, rec.global_regex_flags) for p in rec.patterns]
+            gate = GATES.get(type(rec).__name__)
+            if gate is not None:
+                out.append((regex.compile(gate[0]), gate[1]))
+            elif isinstance(rec, PatternRecognizer) and rec.patterns:
+                out += [(regex.compile(p.regex, rec.global_regex_flags), 0) for p in rec.patterns]
             elif isinstance(rec, PhoneRecognizer):
-                out.append(regex.compile(PHONE_CANDIDATE))
+                out.append((regex.compile(PHONE_CANDIDATE), 0))
             elif isinstance(rec, SpacyRecognizer) and not self._nlp_has_components():
                 continue  # a blank pipeline finds no entity
             else:  # e.g. the spaCy NER recognizer: analyze everything
@@ -169,8 +184,8 @@ class PiiRedact(Stage):
         margin = self._margin
         raw: list[tuple[int, int]] = []
         try:
-            for rx in self._candidates:
-                raw += [(m.start() - margin, m.end() + margin)
+            for rx, reach in self._candidates:
+                raw += [(m.start() - margin, m.end() + margin + reach)
                         for m in rx.finditer(text, timeout=REGEX_TIMEOUT_S)]
         except TimeoutError:  # pathological text for some pattern: analyze all of it
             return self._chunks(0, len(text), text)
