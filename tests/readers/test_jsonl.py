@@ -162,3 +162,16 @@ def test_a_lone_surrogate_escape_is_invalid_json_not_a_crash(tmp_path):
             m.setattr(mod, "_loads", loads)
             rows, stats = _rows(p)
         assert [r["text"] for r in rows] == ["ok", "ok too"] and stats.skipped == {"invalid_json": 1}
+
+
+def test_skip_logs_name_the_file_and_the_line_offset(caplog):
+    import logging
+
+    path = BAD / "mixed.jsonl"
+    data = path.read_bytes()
+    with caplog.at_level(logging.WARNING, logger="curator.readers"):
+        _rows(path, max_doc_bytes=500)
+    second_line = data.index(b"\n") + 1  # "[1, 2, 3]"
+    assert f"{path}@{second_line}: not_object line 2" in caplog.text
+    unterminated = data.index(b'{"text": "unterminated')
+    assert f"{path}@{unterminated}: invalid_json line 5" in caplog.text
