@@ -8,6 +8,7 @@ worker sees (rank 0 tokenizes and checkpoints there). The only module of the tra
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -68,8 +69,20 @@ def run_ray_training(config: dict) -> dict:
     )
     result = trainer.fit()
     return {
-        "metrics": dict(result.metrics or {}),
+        "metrics": _last_records(run_dir / "metrics.jsonl"),
+        "reported": dict(result.metrics or {}),
         "checkpoint": str(run_dir / "ckpt.pt"),
         "run_dir": str(run_dir),
         "error": repr(result.error) if result.error else None,
     }
+
+
+def _last_records(path: Path) -> dict:
+    """The last train record and the last eval record of a metrics JSONL, merged (empty when absent)."""
+    out: dict = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                out.update(rec)
+    return out

@@ -47,6 +47,12 @@ def write_job(root: Path, train: list[str], evals: list[str] | None) -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_job():
+    """The write_job function (a fixture, so test modules need not import this file)."""
+    return write_job
+
+
+@pytest.fixture(scope="session")
 def paragraphs() -> list[str]:
     return license_paragraphs()
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.trainer.conftest import write_job
 from trainer.data import (
     Windows,
     encode_texts,
@@ -61,8 +60,8 @@ def test_process_pool_and_serial_give_identical_bytes(job, tokenizer_path, tmp_p
         assert (tmp_path / "a" / f"{split}.bin").read_bytes() == (tmp_path / "b" / f"{split}.bin").read_bytes()
 
 
-def test_data_folder_is_split_by_id_hash(tmp_path, paragraphs, tokenizer_path):
-    job = write_job(tmp_path / "job", paragraphs[:200], None)
+def test_data_folder_is_split_by_id_hash(tmp_path, paragraphs, tokenizer_path, make_job):
+    job = make_job(tmp_path / "job", paragraphs[:200], None)
     src = find_sources(job, 0.25)
     assert src["train"].holdout == "train" and src["eval"].holdout == "eval"
     meta = prepare(job, tmp_path / "w", tokenizer=tokenizer_path, eval_fraction=0.25, backend="pool")

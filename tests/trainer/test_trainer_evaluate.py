@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 
-from tests.trainer.conftest import write_job
 from trainer.checkpoint import load_for_inference
 from trainer.evaluate import choice_logprobs, main, score_multiple_choice, split_loss
 from trainer.generate import filter_logits, generate
@@ -23,10 +22,10 @@ FACTS = [
 
 
 @pytest.fixture(scope="module")
-def memorized(tmp_path_factory, tokenizer_path):
+def memorized(tmp_path_factory, tokenizer_path, make_job):
     """A tiny model trained until it has memorized three short sentences."""
     root = tmp_path_factory.mktemp("mem")
-    job = write_job(root / "job", FACTS * 40, FACTS * 4)
+    job = make_job(root / "job", FACTS * 40, FACTS * 4)
     run(TrainConfig(data=str(job), run_dir=str(root / "run"), tokenizer=str(tokenizer_path), model="tiny",
                     block_size=16, batch_size=16, max_steps=100, warmup_steps=5, lr=1e-2, min_lr=1e-3,
                     weight_decay=0.0, log_interval=20, eval_interval=0, ckpt_interval=0, device="cpu",
