@@ -178,6 +178,10 @@ def test_training_is_submitted_to_ray_with_its_flags(ray_server, ray_head, finis
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("CURATOR_TEST_QUICKSTART"),
+    reason="about 3.5 minutes on a loaded 2-core VM; set CURATOR_TEST_QUICKSTART=1 to run",
+)
 def test_quickstart_pipeline_over_http(ray_server):
     """The project's pipelines/quickstart.yaml, submitted by name with an output override, runs to the
     end; its manifest and (when the pipeline writes one) its report come back over HTTP."""
