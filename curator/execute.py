@@ -95,16 +95,22 @@ class StageRunner:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         live, dead = split_live(table)
-        if self.sources is not None and len(live):
+        if len(live) == 0:
+            return table
+        # documents outside ``sources`` pass beside the stage; they count as in and out of it unchanged
+        docs_in, chars_in = len(live), _chars(live)
+        passthrough_chars = 0
+        if self.sources is not None:
             mask = pa.array([any(fnmatch.fnmatchcase(s or "", p) for p in self.sources)
                              for s in live.column("source").to_pylist()], pa.bool_())
             passthrough = live.filter(pc.invert(mask))
             live = live.filter(mask)
             if len(passthrough):
-                dead = merge(passthrough, dead)  # untouched rows travel on beside this stage's output
+                passthrough_chars = _chars(passthrough)
+                dead = merge(passthrough, dead)
         if len(live) == 0:
+            self._report(docs_in, docs_in, chars_in, chars_in, Counter(), 0.0)
             return table
-        chars_in = _chars(live)
         t0 = time.perf_counter()
         out = self.stage(live)
         seconds = time.perf_counter() - t0
@@ -112,12 +118,17 @@ class StageRunner:
             raise RuntimeError(f"stage {self.name} changed the number of rows ({len(live)} -> {len(out)}); "
                                "stages must mark drops with drop_reason, not remove rows")
         out, drops = tag_drops(out, self.name, self.rejected_sample, self.seed)
-        n_drop = sum(drops.values())
         live_after, _ = split_live(out)
-        if self.stats is not None:
-            self.stats.add_stage.remote(self.index, stage_delta(
-                len(live), len(live) - n_drop, chars_in, _chars(live_after), drops, seconds))
+        self._report(docs_in, docs_in - sum(drops.values()), chars_in, _chars(live_after) + passthrough_chars,
+                     drops, seconds)
         return merge(out, dead)
+
+
+    def _report(self, docs_in: int, docs_out: int, chars_in: int, chars_out: int, drops: Counter,
+                seconds: float) -> None:
+        if self.stats is not None:
+            self.stats.add_stage.remote(self.index, stage_delta(docs_in, docs_out, chars_in, chars_out, drops,
+                                                                seconds))
 
 
 _RUNNERS: dict[tuple, StageRunner] = {}

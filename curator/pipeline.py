@@ -174,7 +174,8 @@ def build_dataset(spec: PipelineSpec, inputs: list[dict[str, Any]], stats) -> ra
                 fn_constructor_kwargs={"name": entry.stage, "params": params, "index": index, "stats": stats,
                                        "rejected_sample": spec.output.rejected_sample, "seed": spec.seed,
                                        "sources": entry.sources},
-                concurrency=concurrency, batch_size=batch_size, batch_format="pyarrow", **remote_args,
+                compute=ray.data.ActorPoolStrategy(size=concurrency), batch_size=batch_size,
+                batch_format="pyarrow", **remote_args,
             )
         else:
             ds = ds.map_batches(
