@@ -237,10 +237,17 @@ def run_datatrove(d: Path, workers: int) -> dict:
 
 # ---------------------------------------------------------------- orchestration
 
-def _measure(cmd: list[str], label: str) -> dict:
-    """Run a child; sample the summed RSS of its whole process tree; return its JSON result + peak."""
+def _measure(cmd: list[str], label: str, reuse: bool = False) -> dict:
+    """Run a child; sample the summed RSS of its whole process tree; return its JSON result + peak.
+
+    Each measurement is saved; with ``reuse`` a saved one is read back instead of measured again (so a
+    run cut short on a loaded machine resumes where it stopped).
+    """
     import psutil
 
+    saved = WORK / f"measured-{label}.json"
+    if reuse and saved.exists():
+        return json.loads(saved.read_text())
     res_file = WORK / f"result-{label}.json"
     res_file.unlink(missing_ok=True)
     t0 = time.time()
@@ -273,6 +280,7 @@ def _measure(cmd: list[str], label: str) -> dict:
         raise RuntimeError(f"{label} failed:\n{err.decode()[-3000:]}")
     res = json.loads(res_file.read_text())
     res.update(peak_rss_mb=peak / 2**20, process_s=time.time() - t0)
+    saved.write_text(json.dumps(res))
     return res
 
 
@@ -301,15 +309,17 @@ def main_all(args: argparse.Namespace) -> None:
                                                 "--workers", "2"]),
         ("datasketch MinHashLSH (1 process)", [*me, "datasketch", str(d1)]),
     ]:
-        r = _measure(cmd, label.split()[0])
+        r = _measure(cmd, label.split()[0], args.reuse)
         acc = accuracy(r["removed"], ids, truth)
         rows.append((label, r, acc))
         print(label, {k: v for k, v in r.items() if k != "removed"}, acc, flush=True)
     scale_rows = []
     for scale in args.scales:
-        d = d1 if scale == 1 else write_corpus(f"x{scale}", make_corpus(scale))
+        d = WORK / f"x{scale}"
+        if not (d / "corpus.parquet").exists():
+            d = write_corpus(f"x{scale}", make_corpus(scale))
         for cpus in ([1, 2] if scale == args.cpu_scale else [2]):
-            r = _measure([*me, "ours", str(d), "--cpus", str(cpus)], f"ours-x{scale}-{cpus}")
+            r = _measure([*me, "ours", str(d), "--cpus", str(cpus)], f"ours-x{scale}-{cpus}", args.reuse)
             scale_rows.append((scale, cpus, r))
             print("scale", scale, cpus, {k: v for k, v in r.items() if k != "removed"}, flush=True)
     write_report(rows, scale_rows, len(docs1), sum(len(x) for _, x in docs1), truth)
@@ -396,6 +406,7 @@ def main() -> None:
     a = sub.add_parser("all")
     a.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     a.add_argument("--cpu-scale", type=int, default=4, help="corpus scale timed at 1 and 2 Ray CPUs")
+    a.add_argument("--reuse", action="store_true", help="read back measurements saved by an earlier run")
     for name in ("ours", "datasketch", "datatrove"):
         p = sub.add_parser(name)
         p.add_argument("dir", type=Path)
