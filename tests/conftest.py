@@ -48,6 +48,26 @@ def _kill_processes_using(folder: Path) -> None:
             continue
 
 
+def _wait_for_job_agent(dashboard: str, deadline: float) -> None:
+    """Submit a no-op job until the head's job agent accepts it: right after `ray start` the dashboard
+    answers before the agent has registered ("No available agent to submit job")."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    client = JobSubmissionClient(dashboard)
+    while True:
+        try:
+            job = client.submit_job(entrypoint="true")
+            break
+        except RuntimeError:
+            if time.time() > deadline:
+                raise
+            time.sleep(1)
+    while client.get_job_status(job) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+        if time.time() > deadline:
+            raise RuntimeError("the warm-up Ray job did not finish")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def ray_head():
     """Start a local Ray head (GCS + dashboard/job server) for the session; yield its addresses."""
@@ -90,6 +110,7 @@ def ray_head():
         log.close()
         tail = (tmp / "ray-start.log").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"Ray head did not answer at {addresses['dashboard']}:\n{tail}")
+    _wait_for_job_agent(addresses["dashboard"], deadline=time.time() + 180)
     try:
         yield addresses
     finally:
