@@ -122,6 +122,8 @@ class PiiRedact(Stage):
 
     def __init__(self, config: PiiConfig | None = None, **params) -> None:
         super().__init__(config, **params)
+        # presidio probes torch for a GPU at import unless told the device; we run no torch model
+        os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NlpEngineProvider
         from presidio_anonymizer import AnonymizerEngine
