@@ -15,7 +15,11 @@ Package combination (chosen so that a fresh ``pip install`` of the project is un
   linear layer, softmax loss) trained by SGD with fastText's linearly decaying learning rate (in small
   mini-batches, vectorized with NumPy). :func:`save_model` writes fastText's own binary format
   (version 12), so the file loads in fasttext-predict and in the full fastText alike, and models the user
-  trained with the fastText CLI load in our stages the same way.
+  trained with the fastText CLI load in our stages the same way. Checked on this VM: the full fastText
+  0.9.3 loads our file and predicts the same probabilities (within its 1e-5 log offset); on 7,014
+  license-vs-changelog lines (dim 64, word bigrams, 5 epochs) ours reached 0.984 held-out accuracy,
+  fastText's own trainer 0.969. Ours is slower (about 5,000 lines x epochs per second on one core of a
+  loaded VM, fastText's C++ about 10x that): fine for classifiers of up to a few hundred thousand lines.
 
 Text preparation (:func:`prepare_text`): newlines become spaces (fastText predicts on one line and stops
 at the first newline) and only the first ``max_chars`` characters are inspected, which bounds the time a
