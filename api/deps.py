@@ -11,7 +11,7 @@ from api.store import Job
 __all__ = ["Principal", "get_job", "require_principal", "service"]
 
 
-def service(request: Request) -> JobService:
+async def service(request: Request) -> JobService:
     return request.app.state.service
 
 

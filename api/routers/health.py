@@ -14,7 +14,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz():
+async def healthz():
     return {"status": "ok", "checks": {}}
 
 

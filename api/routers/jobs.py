@@ -156,9 +156,17 @@ def list_jobs(
     return {"jobs": [job_out(j, svc) for j in rows], "next_cursor": str(nxt) if nxt is not None else None}
 
 
-@router.get("/{job_id}", response_model=JobDetail)
-def get_job_detail(job: Job = Depends(get_job), svc: JobService = Depends(service)):
+@router.get("/{job_id}", response_model=JobDetail, responses={404: {}})
+async def get_job_detail(job_id: str, svc: JobService = Depends(service)):
     """Status, timestamps and live per-stage progress (docs in/out, drops per reason, throughput)."""
+    # the polled route: store read and file checks in one worker-thread hop
+    return await run_in_threadpool(_detail, svc, job_id)
+
+
+def _detail(svc: JobService, job_id: str) -> dict:
+    job = svc.store.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
     progress = svc.progress(job)
     return {
         **job_out(job, svc, progress),
