@@ -81,6 +81,11 @@ def ray_head():
         ray_bin, "start", "--head", f"--port={gcs_port}", "--num-cpus=2",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}",
         f"--temp-dir={tmp}", "--include-dashboard=true", "--disable-usage-stats",
+        # every fixed default port on its own free one, so another Ray cluster on the machine (a user's,
+        # a benchmark's) cannot take the job agent's port and leave "No available agent to submit job"
+        f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+        f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+        f"--ray-client-server-port={_free_port()}",
     ]
     # --block keeps `ray start` in the foreground as the parent of this cluster's processes, so the
     # teardown can stop exactly this cluster (not others on the machine) by killing its process group.

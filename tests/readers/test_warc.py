@@ -198,6 +198,8 @@ def test_a_declared_charset_decodes_back_to_the_original_text(text, charset):
         body = text.encode(charset)
     except UnicodeEncodeError:
         return
+    if body.decode(charset) != text:  # not a round trip in this codec itself (shift_jis maps "¥" to "\\")
+        return
     decoded, used, how, errors = decode_html(body, charset)
     assert (decoded, used, how, errors) == (text.removeprefix("\ufeff"), charset, "http", False)
 
