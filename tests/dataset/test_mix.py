@@ -34,6 +34,17 @@ def _chunks(t: pa.Table, n: int) -> list[pa.Table]:
     return [t.slice(i, n) for i in range(0, t.num_rows, n)]
 
 
+def test_upsampling_keeps_the_core_schema():
+    from curator.schema import core_table
+
+    table = core_table({"id": ["a", "b", "c"], "text": ["x", "y", "z"], "source": ["s", "s", "t"]})
+    out = mix_tables([table], MixConfig(weights={"s": 1, "t": 1}, total=6), 0)[0]
+    assert out.schema.field("id") == table.schema.field("id")  # non-nullable id survives the copies
+    ids = sorted(r["id"] for r in _live([out]))  # s: 3 of 2 docs (one copied, by hash); t: 3 of 1
+    assert len(ids) == 6 and {"a", "b", "c", "c#mix1", "c#mix2"} <= set(ids)
+    assert len({"a#mix1", "b#mix1"} & set(ids)) == 1
+
+
 def test_default_total_is_the_largest_mix_without_upsampling():
     table = _corpus({"web": 700, "code": 200, "books": 100})
     out = mix_tables(_chunks(table, 128), MixConfig(weights={"web": 0.6, "code": 0.2, "books": 0.2}), 0)
