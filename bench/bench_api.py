@@ -135,7 +135,7 @@ def _wait_http(url: str, timeout: float = 120) -> None:
 def run(args) -> str:
     import httpx
 
-    tmp = Path(tempfile.mkdtemp(prefix="curator-bench-api-"))
+    tmp = Path(tempfile.mkdtemp(prefix="cba-"))  # short: Ray's socket paths live below it
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     gcs, dash, api_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CURATOR_") and k != "RAY_ADDRESS"}
@@ -149,7 +149,7 @@ def run(args) -> str:
             "--num-cpus=2",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dash}",
-            f"--temp-dir={tmp / 'ray'}",
+            f"--temp-dir={tmp}",
             "--include-dashboard=true",
             "--disable-usage-stats",
         ],
