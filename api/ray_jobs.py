@@ -52,6 +52,8 @@ class RayJobs:
             raise RayUnavailable("no Ray job server configured (set CURATOR_RAY_ADDRESS)")
         try:
             r = httpx.get(self.address + "/api/version", timeout=timeout)
+            if r.status_code in (401, 403):  # token-auth cluster: it answers; the job client sends the token
+                return "reachable, token auth"
             r.raise_for_status()
             return r.json().get("ray_version", "?")
         except (httpx.HTTPError, ValueError) as exc:

@@ -124,7 +124,7 @@ def _wait_http(url: str, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code in (200, 401, 403):  # 401: a token-auth Ray head is up
                 return
         except httpx.HTTPError:
             pass
