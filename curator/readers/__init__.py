@@ -20,14 +20,13 @@ from collections.abc import Callable, Iterable, Iterator
 import fsspec
 import pyarrow as pa
 
-from curator.readers.base import BatchBuilder, ReadStats
+from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.io import file_size
 
 __all__ = [
     "FORMATS", "BatchBuilder", "ReadStats", "detect_format", "expand_inputs", "read_file",
 ]
 
-DEFAULT_MAX_DOC_BYTES = 10 << 20
 
 # (suffix, format), longest suffixes first so ".warc.wet.gz" wins over ".warc.gz" / ".gz"
 _SUFFIXES: tuple[tuple[str, str], ...] = (

@@ -12,6 +12,9 @@ from curator.schema import core_table
 
 log = logging.getLogger("curator.readers")
 
+# Documents above this size are skipped and counted (``too_large``-style reasons) by every reader.
+DEFAULT_MAX_DOC_BYTES = 10 << 20
+
 
 @dataclass
 class ReadStats:

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curator.readers.base import BatchBuilder, ReadStats
+from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.io import decompressed, open_raw
 from curator.schema import make_id
 
-DEFAULT_MAX_DOC_BYTES = 10 << 20
 _READ_CHUNK = 1 << 20
 
 

@@ -17,11 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curator.readers.base import ReadStats
+from curator.readers.base import DEFAULT_MAX_DOC_BYTES, ReadStats
 from curator.readers.io import open_raw
 from curator.schema import CORE_SCHEMA, make_id
-
-DEFAULT_MAX_DOC_BYTES = 10 << 20
 
 
 def read_parquet(

@@ -18,12 +18,11 @@ from collections.abc import Iterator
 import pyarrow as pa
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 
-from curator.readers.base import BatchBuilder, ReadStats
+from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.warc_records import Record, iter_records
 from curator.schema import make_id
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-DEFAULT_MAX_DOC_BYTES = 10 << 20  # 10 MiB of HTML
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 _SNIFF_BYTES = 4096

@@ -13,11 +13,9 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curator.readers.base import BatchBuilder, ReadStats
+from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.warc_records import iter_records
 from curator.schema import make_id
-
-DEFAULT_MAX_DOC_BYTES = 10 << 20
 
 
 def read_wet(
