@@ -1,14 +1,14 @@
 """Exact deduplication: one document per normalized-text hash (stage ``exact_dedup``).
 
 The text is normalized (lowercase and whitespace folded by default; punctuation stripping optional) and
-hashed with 128-bit XXH3. Rows are hash-partitioned on that digest with Ray Data, so every copy of a text
-meets in one block and no process holds all hashes; each block then keeps one document per digest by
-the keep policy (smallest id by default) and marks the rest ``exact_duplicate``.
+hashed with 128-bit XXH3. Rows are range-partitioned on that digest with Ray Data's sort shuffle, so
+every copy of a text meets in one block and no process holds all hashes; each block then keeps one
+document per digest by the keep policy (smallest id by default) and marks the rest ``exact_duplicate``.
 
 Output columns: ``dup_cluster`` = id of the kept document on every member of a group of two or more
 (null for unique texts), ``dup_of`` = id of the kept document on removed rows (null on kept rows),
 ``drop_reason`` = ``"exact_duplicate"`` on removed rows. The result does not depend on block order or
-partitioning; rows come out in hash-partition order.
+partitioning; rows come out in digest order.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import xxhash
 from pydantic import Field
 
 from curator.dedup.keep import KeepPolicy, rank_sort_keys, resolve_groups
-from curator.dedup.shuffle import default_partitions, map_partitions_by
+from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import normalize, utf8_views
 from curator.schema import DROP_REASON
 from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
@@ -37,7 +37,7 @@ class ExactDedupConfig(StageConfig):
     strip_punctuation: bool = False
     keep: KeepPolicy = "first"
     score_column: str | None = None
-    num_partitions: int | None = Field(default=None, ge=1, description="shuffle partitions (default: CPUs)")
+    num_partitions: int | None = Field(default=None, ge=1, description="shuffle partitions (default: input blocks)")
 
 
 def text_digests(table: pa.Table, cfg: ExactDedupConfig) -> pa.Array:
@@ -90,8 +90,8 @@ class ExactDedup(GlobalStage):
         cfg: ExactDedupConfig = self.config  # type: ignore[assignment]
         rank_sort_keys(cfg.keep, cfg.score_column)  # validate the policy before any work starts
         hashed = ds.map_batches(add_hash, batch_format="pyarrow", fn_kwargs={"cfg": cfg})
-        n = cfg.num_partitions or default_partitions(ds)
-        return map_partitions_by(hashed, HASH_COL, mark_duplicates, num_partitions=n, fn_kwargs={"cfg": cfg})
+        return map_partitions_by(hashed, HASH_COL, mark_duplicates, num_partitions=cfg.num_partitions,
+                                 fn_kwargs={"cfg": cfg})
 
 
 __all__ = ["ExactDedup", "ExactDedupConfig", "dedup_table", "DROP_REASON"]

@@ -42,7 +42,7 @@ from pydantic import Field, model_validator
 from curator.dedup import components, lsh, resolve, verify
 from curator.dedup.keep import KeepPolicy, rank_sort_keys
 from curator.dedup.minhash import shingle_sets, signatures
-from curator.dedup.shuffle import default_partitions, map_partitions_by
+from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import utf8_views
 from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
 
@@ -202,8 +202,8 @@ class FuzzyDedup(GlobalStage):
         cfg: FuzzyDedupConfig = self.config  # type: ignore[assignment]
         seed = cfg.seed if cfg.seed is not None else seed
         bands, rows = cfg.band_shape()
-        n = cfg.num_partitions or default_partitions(ds)
-        log.info("fuzzy_dedup: threshold %.2f, %d perms, %d bands x %d rows, %d partitions",
+        n = cfg.num_partitions
+        log.info("fuzzy_dedup: threshold %.2f, %d perms, %d bands x %d rows, %s partitions",
                  cfg.threshold, cfg.num_perm, bands, rows, n)
         kwargs = {"cfg": cfg, "seed": seed, "bands": bands, "rows": rows}
         full = ds.map_batches(sign, batch_format="pyarrow", fn_kwargs=kwargs).materialize()
