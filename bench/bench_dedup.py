@@ -45,6 +45,7 @@ THRESHOLD = 0.8
 NGRAM = 5
 MAX_CHARS = 12_000  # real files are cut here (a few copyright files run to megabytes)
 BASES = 600  # planted families per unit of scale
+PARTS = 4  # input files per corpus, for every system
 
 
 # ---------------------------------------------------------------- corpus
@@ -136,25 +137,28 @@ def ground_truth(docs: list[tuple[str, str]]) -> dict[str, list[tuple[str, float
     return out
 
 
-def write_corpus(name: str, docs: list[tuple[str, str]], parts: int = 2) -> Path:
+def write_corpus(name: str, docs: list[tuple[str, str]], parts: int = PARTS) -> Path:
+    """The same documents as ``parts`` Parquet files (ours) and ``parts`` JSONL files (datatrove)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     d = WORK / name
     (d / "jsonl").mkdir(parents=True, exist_ok=True)
-    ids, texts = [i for i, _ in docs], [t for _, t in docs]
-    pq.write_table(pa.table({"id": ids, "text": texts, "source": ["bench"] * len(ids), "url": [None] * len(ids),
-                             "meta": ["{}"] * len(ids)}), d / "corpus.parquet")
+    (d / "parquet").mkdir(parents=True, exist_ok=True)
     for p in range(parts):
+        ids, texts = [i for i, _ in docs[p::parts]], [t for _, t in docs[p::parts]]
+        pq.write_table(pa.table({"id": ids, "text": texts, "source": ["bench"] * len(ids),
+                                 "url": pa.nulls(len(ids), pa.string()), "meta": ["{}"] * len(ids)}),
+                       d / "parquet" / f"part{p}.parquet")
         with open(d / "jsonl" / f"part{p}.jsonl", "w") as f:
-            for i in range(p, len(docs), parts):
-                f.write(json.dumps({"id": ids[i], "text": texts[i]}) + "\n")
+            for i, t in zip(ids, texts, strict=True):
+                f.write(json.dumps({"id": i, "text": t}) + "\n")
     return d
 
 
 # ---------------------------------------------------------------- systems (each runs in its own process)
 
-def run_ours(d: Path, cpus: int) -> dict:
+def run_ours(d: Path, cpus: int, params: dict) -> dict:
     t0 = time.time()
     import pyarrow as pa
     import ray
@@ -162,12 +166,11 @@ def run_ours(d: Path, cpus: int) -> dict:
     sys.path.insert(0, str(REPO))
     from curator.dedup.fuzzy import FuzzyDedup
 
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)  # the project is pip-installed
     ray.data.DataContext.get_current().enable_progress_bars = False
     t1 = time.time()
-    ds = ray.data.read_parquet(str(d / "corpus.parquet"), override_num_blocks=max(4, 2 * cpus))
-    out = FuzzyDedup(num_partitions=max(2, cpus)).run(ds, seed=0)
+    ds = ray.data.read_parquet(str(d / "parquet"))
+    out = FuzzyDedup(**params).run(ds, seed=0)
     table = pa.concat_tables([t.select(["id", "dup_of"]) for t in ray.get(out.to_arrow_refs())])
     t2 = time.time()
     removed = [i for i, o in zip(table["id"].to_pylist(), table["dup_of"].to_pylist(), strict=True) if o]
@@ -178,7 +181,7 @@ def run_datasketch(d: Path) -> dict:
     import pyarrow.parquet as pq
     from datasketch import MinHash, MinHashLSH
 
-    t = pq.read_table(d / "corpus.parquet", columns=["id", "text"])
+    t = pq.read_table(d / "parquet", columns=["id", "text"])
     t1 = time.time()
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=128)
     removed = []
@@ -213,13 +216,13 @@ def run_datatrove(d: Path, workers: int) -> dict:
     cfg = MinhashConfig()  # 5-grams, 14 buckets x 8 hashes
     reader = lambda: JsonlReader(str(d / "jsonl"), glob_pattern="*.jsonl")  # noqa: E731
     steps, times = [
-        ([reader(), MinhashDedupSignature(output_folder=str(out / "sigs"), config=cfg)], workers),
+        ([reader(), MinhashDedupSignature(output_folder=str(out / "sigs"), config=cfg)], PARTS),
         ([MinhashDedupBuckets(input_folder=str(out / "sigs"), output_folder=str(out / "buckets"), config=cfg)],
          cfg.num_buckets),
         ([MinhashDedupCluster(input_folder=str(out / "buckets"), output_folder=str(out / "remove"), config=cfg)], 1),
         ([reader(), MinhashDedupFilter(input_folder=str(out / "remove"),
                                        exclusion_writer=JsonlWriter(str(out / "removed"), compression=None)),
-          JsonlWriter(str(out / "kept"), compression=None)], workers),
+          JsonlWriter(str(out / "kept"), compression=None)], PARTS),
     ], []
     t1 = time.time()
     for k, (pipeline, tasks) in enumerate(steps):
@@ -316,7 +319,7 @@ def main_all(args: argparse.Namespace) -> None:
     scale_rows = []
     for scale in args.scales:
         d = WORK / f"x{scale}"
-        if not (d / "corpus.parquet").exists():
+        if not (d / "parquet").exists():
             d = write_corpus(f"x{scale}", make_corpus(scale))
         for cpus in ([1, 2] if scale == args.cpu_scale else [2]):
             r = _measure([*me, "ours", str(d), "--cpus", str(cpus)], f"ours-x{scale}-{cpus}", args.reuse)
@@ -370,7 +373,7 @@ def kernels() -> None:
     sys.path.insert(0, str(REPO))
     from curator.dedup.fuzzy import FuzzyDedupConfig, sign
 
-    t = pq.read_table(WORK / "x1" / "corpus.parquet")
+    t = pq.read_table(WORK / "x1" / "parquet")
     cfg = FuzzyDedupConfig()
     bands, rows = cfg.band_shape()
     s = time.process_time()
@@ -413,13 +416,15 @@ def main() -> None:
         p.add_argument("--result", type=Path, required=True)
         p.add_argument("--cpus", type=int, default=2)
         p.add_argument("--workers", type=int, default=2)
+        p.add_argument("--set", action="append", default=[], metavar="PARAM=JSON",
+                       help="a fuzzy_dedup parameter (ours only), e.g. --set local_max_pairs=0")
     args = ap.parse_args()
     if args.cmd == "all":
         return main_all(args)
     if args.cmd == "kernels":
         return kernels()
     if args.cmd == "ours":
-        res = run_ours(args.dir, args.cpus)
+        res = run_ours(args.dir, args.cpus, {k: json.loads(v) for k, v in (x.split("=", 1) for x in args.set)})
     elif args.cmd == "datasketch":
         res = run_datasketch(args.dir)
     else:

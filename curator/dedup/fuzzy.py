@@ -1,7 +1,7 @@
 """Fuzzy deduplication: MinHash LSH over word n-grams on Ray Data (stage ``fuzzy_dedup``).
 
 Steps, each a vectorized kernel per block; every step that needs rows of one key together is a Ray
-Data hash shuffle, so no process ever holds all signatures, pairs or edges:
+Data shuffle (``curator.dedup.shuffle``), so no process ever holds all signatures or shingle sets:
 
 1. signatures: normalized words -> n-gram shingle sets -> ``num_perm`` MinHash values -> ``bands``
    band keys (``curator.dedup.minhash`` / ``lsh``); the input is materialized once with these columns so
@@ -9,11 +9,20 @@ Data hash shuffle, so no process ever holds all signatures, pairs or edges:
 2. buckets: band rows (key, doc) shuffled on the key; in each bucket the ``anchors`` smallest members
    pair with every other member (candidate pairs);
 3. verification (``verify``, on by default): each candidate pair meets both shingle sets through two
-   shuffles and stays only if its exact Jaccard >= ``threshold`` (LSH false positives removed);
+   keyed shuffles and stays only if its exact Jaccard >= ``threshold`` (LSH false positives removed);
 4. connected components of the remaining pairs (alternating large/small star, ``components``);
 5. resolution per component (``resolve``): rank by the keep policy, keep the best; with verification,
    a member is removed only as a duplicate (Jaccard >= threshold) of a kept member, else kept as well;
-6. the ids of removed documents are joined back onto the documents.
+6. the resolution (dup_cluster, dup_of) is joined back onto the documents by vid.
+
+How steps 3-6 move data depends on the graph's size. With at most ``local_max_pairs`` candidate pairs
+(16 bytes each) the pairs come to the driver: only the candidate documents' shingles enter the two
+verification shuffles, components are computed in the driver, labels and the final removal map (one row
+per clustered document) are broadcast through Ray's object store, and the documents themselves are
+never shuffled. Above it, every step is a distributed shuffle (all documents' shingles in verification,
+components by rounds of star contractions on Ray, the removal map joined onto the documents by a
+keyed shuffle), so memory per process stays bounded however large the corpus and its graph. Both
+regimes give identical output.
 
 Bands x rows come from the threshold and the false-positive / false-negative weights (datasketch's
 criterion), unless ``bands`` and ``rows`` are given. The defaults weigh false negatives heavily because
@@ -31,6 +40,7 @@ pair of documents, would merge two documents' candidate lists).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +51,7 @@ from pydantic import Field, model_validator
 
 from curator.dedup import components, lsh, resolve, verify
 from curator.dedup.keep import KeepPolicy, rank_sort_keys
+from curator.dedup.lookup import lookup
 from curator.dedup.minhash import shingle_sets, signatures
 from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import utf8_views
@@ -49,7 +60,7 @@ from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
 log = logging.getLogger("curator.dedup")
 REASON = "near_duplicate"
 HELPERS = ("_vid", "_rank", "_sh", "_bkeys")
-_PREV, _SIDE, _NEW_CLUSTER, _NEW_DUP_OF = "_prev_dup_cluster", "_side", "_new_dup_cluster", "_new_dup_of"
+_SIDE, _MAP_CLUSTER, _MAP_DUP_OF = "_side", "_map_dup_cluster", "_map_dup_of"
 
 
 class FuzzyDedupConfig(StageConfig):
@@ -67,9 +78,10 @@ class FuzzyDedupConfig(StageConfig):
     score_column: str | None = None
     num_partitions: int | None = Field(None, ge=1)
     max_cc_rounds: int = Field(200, ge=1)
-    cc_local_max_edges: int = Field(
-        2_000_000, ge=0,
-        description="verified edges up to which components are computed in the driver (0: always on Ray)")
+    local_max_pairs: int = Field(
+        1_000_000, ge=0,
+        description="candidate pairs up to which pairs, components and the removal map pass through the driver "
+                    "and are broadcast (0: every step is a distributed shuffle)")
 
     @model_validator(mode="after")
     def _check(self) -> FuzzyDedupConfig:
@@ -129,45 +141,85 @@ def band_rows(table: pa.Table) -> pa.Table:
     return pa.table({"bkey": bkeys.flatten(), "vid": pa.array(vid, pa.int64())})
 
 
-def strip(table: pa.Table) -> pa.Table:
-    """Document rows for the final join: helpers dropped, an earlier dup_cluster set aside."""
-    table = table.drop_columns([c for c in (*HELPERS, "dup_of") if c in table.column_names])
+def candidate_docs(table: pa.Table, vids: np.ndarray | None = None) -> pa.Table:
+    """The (_vid, id, _rank, _sh) rows of a signed block, only those whose vid is in sorted ``vids`` if given."""
+    docs = table.select(["_vid", "id", "_rank", "_sh"])
+    if vids is None:
+        return docs
+    return docs.filter(pa.array(lookup(vids, docs.column("_vid").to_numpy())[1]))
+
+
+def apply_mapping(table: pa.Table, mapping: pa.Table) -> pa.Table:
+    """Signed documents + resolution rows (_vid, dup_cluster, dup_of; sorted by _vid) -> output documents.
+
+    A ``dup_cluster`` left by an earlier stage is kept on documents this stage found no duplicate for.
+    """
+    pos, found = lookup(mapping.column("_vid").to_numpy(), table.column("_vid").to_numpy())
+    idx = pa.array(pos, mask=~found)
+    cluster = mapping.column("dup_cluster").take(idx)
+    dup_of = mapping.column("dup_of").take(idx)
     if "dup_cluster" in table.column_names:
-        table = table.rename_columns([_PREV if c == "dup_cluster" else c for c in table.column_names])
+        cluster = pc.coalesce(cluster, table.column("dup_cluster"))
+    table = table.drop_columns([c for c in (*HELPERS, "dup_of", _SIDE) if c in table.column_names])
+    table = set_column(table, "dup_cluster", cluster)
+    table = set_column(table, "dup_of", dup_of)
+    reasons = pc.if_else(pc.is_valid(dup_of), pa.scalar(REASON), pa.scalar(None, pa.string()))
+    return set_drops(table, reasons)
+
+
+def doc_side(table: pa.Table) -> pa.Table:
+    """Signed documents as rows of the final keyed join: heavy helpers dropped, ``_side`` = 0."""
+    table = table.drop_columns(["_rank", "_sh", "_bkeys"])
     n = table.num_rows
     table = set_column(table, _SIDE, pa.array(np.zeros(n, np.int8)))
-    table = set_column(table, _NEW_CLUSTER, pa.nulls(n, pa.string()))
-    return set_column(table, _NEW_DUP_OF, pa.nulls(n, pa.string()))
+    table = set_column(table, _MAP_CLUSTER, pa.nulls(n, pa.string()))
+    return set_column(table, _MAP_DUP_OF, pa.nulls(n, pa.string()))
 
 
-def mapping_rows(mapping: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Resolution results (id, dup_cluster, dup_of) as rows of the stripped documents' schema."""
+def mapping_side(mapping: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Resolution rows (_vid, dup_cluster, dup_of) as rows of ``doc_side``'s schema, ``_side`` = 1."""
     n = mapping.num_rows
-    given = {"id": mapping.column("id"), _SIDE: pa.array(np.ones(n, np.int8)),
-             _NEW_CLUSTER: mapping.column("dup_cluster"), _NEW_DUP_OF: mapping.column("dup_of")}
+    given = {"_vid": mapping.column("_vid"), _SIDE: pa.array(np.ones(n, np.int8)),
+             _MAP_CLUSTER: mapping.column("dup_cluster"), _MAP_DUP_OF: mapping.column("dup_of")}
     cols = [given[f.name] if f.name in given else pa.nulls(n, f.type) for f in schema]
     return pa.table(cols, schema=schema)
 
 
-def apply_mapping(table: pa.Table) -> pa.Table:
-    """Block kernel keyed by id: set dup_cluster / dup_of / drop_reason of documents from mapping rows."""
+def join_mapping(table: pa.Table) -> pa.Table:
+    """Block kernel keyed by _vid over ``doc_side`` + ``mapping_side`` rows: ``apply_mapping`` per block."""
     side = table.column(_SIDE)
-    docs = table.filter(pc.equal(side, 0))
     maps = table.filter(pc.equal(side, 1))
-    idx = pc.index_in(docs.column("id"), value_set=maps.column("id").combine_chunks())
-    cluster = maps.column(_NEW_CLUSTER).take(idx)
-    dup_of = maps.column(_NEW_DUP_OF).take(idx)
-    if _PREV in docs.column_names:
-        cluster = pc.coalesce(cluster, docs.column(_PREV))
-    docs = docs.drop_columns([c for c in (_PREV, _SIDE, _NEW_CLUSTER, _NEW_DUP_OF) if c in docs.column_names])
-    docs = set_column(docs, "dup_cluster", cluster)
-    docs = set_column(docs, "dup_of", dup_of)
-    reasons = pc.if_else(pc.is_valid(dup_of), pa.scalar(REASON), pa.scalar(None, pa.string()))
-    return set_drops(docs, reasons)
+    mapping = pa.table({"_vid": maps.column("_vid"), "dup_cluster": maps.column(_MAP_CLUSTER),
+                        "dup_of": maps.column(_MAP_DUP_OF)})
+    mapping = mapping.take(pc.sort_indices(mapping, [("_vid", "ascending")]))
+    docs = table.filter(pc.equal(side, 0)).drop_columns([_MAP_CLUSTER, _MAP_DUP_OF])
+    return apply_mapping(docs, mapping)
 
 
-def _no_dups(table: pa.Table) -> pa.Table:
-    return apply_mapping(strip(table))
+def _with_refs(table: pa.Table, fn: Callable[..., pa.Table], refs: dict[str, Any], **kwargs: Any) -> pa.Table:
+    """Call a block kernel with broadcast objects fetched from Ray's object store (zero-copy arrays)."""
+    import ray
+
+    return fn(table, **{k: ray.get(r) for k, r in refs.items()}, **kwargs)
+
+
+def _collect(ds: Any) -> pa.Table | None:
+    import ray
+
+    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
+    return pa.concat_tables(tables) if tables else None
+
+
+def _sorted_by_vid(mapping: pa.Table | None) -> pa.Table:
+    if mapping is None:
+        return resolve.MAPPING_SCHEMA.empty_table()
+    return mapping.take(pc.sort_indices(mapping, [("_vid", "ascending")]))
+
+
+def _verify_local(pairs: pa.Table, docs: pa.Table, threshold: float) -> pa.Table:
+    doc_rows = verify.doc_rows(docs)
+    first = verify.attach_first(pa.concat_tables([verify.pair_rows(pairs), doc_rows]))
+    return verify.verify_second(pa.concat_tables([first, doc_rows]), threshold)
 
 
 def dedup_table(table: pa.Table, cfg: FuzzyDedupConfig | None = None, seed: int = 0) -> pa.Table:
@@ -177,19 +229,18 @@ def dedup_table(table: pa.Table, cfg: FuzzyDedupConfig | None = None, seed: int 
     bands, rows = cfg.band_shape()
     full = sign(table, cfg, seed, bands, rows)
     edges = lsh.bucket_pairs(band_rows(full), cfg.anchors)
-    docs = full.select(["_vid", "id", "_rank", "_sh"])
+    docs = candidate_docs(full, _endpoints(edges))
     if cfg.verify:
-        doc_rows = verify.doc_rows(docs)
-        first = verify.attach_first(pa.concat_tables([verify.pair_rows(edges), doc_rows]))
-        edges = verify.verify_second(pa.concat_tables([first, doc_rows]), cfg.threshold)
+        edges = _verify_local(edges, docs, cfg.threshold)
     if edges.num_rows == 0:
-        return _no_dups(full)
-    labels = components.components_local(edges, cfg.max_cc_rounds)
-    members = resolve.attach_docs(pa.concat_tables([resolve.label_rows(labels),
-                                                    resolve.doc_member_rows(docs)]))
-    mapping = resolve.resolve_components(members, cfg.threshold, cfg.verify)
-    stripped = strip(full)
-    return apply_mapping(pa.concat_tables([stripped, mapping_rows(mapping, stripped.schema)]))
+        return apply_mapping(full, resolve.MAPPING_SCHEMA.empty_table())
+    members = resolve.labelled_members(docs, components.components_local(edges, cfg.max_cc_rounds))
+    return apply_mapping(full, _sorted_by_vid(resolve.resolve_components(members, cfg.threshold, cfg.verify)))
+
+
+def _endpoints(edges: pa.Table) -> np.ndarray:
+    """Sorted unique vids of an edge table (u, v)."""
+    return np.unique(np.concatenate([edges.column("u").to_numpy(), edges.column("v").to_numpy()]))
 
 
 class FuzzyDedup(GlobalStage):
@@ -203,33 +254,70 @@ class FuzzyDedup(GlobalStage):
         seed = cfg.seed if cfg.seed is not None else seed
         bands, rows = cfg.band_shape()
         n = cfg.num_partitions
-        log.info("fuzzy_dedup: threshold %.2f, %d perms, %d bands x %d rows, %s partitions",
-                 cfg.threshold, cfg.num_perm, bands, rows, n)
+        log.info("fuzzy_dedup: threshold %.2f, %d perms, %d bands x %d rows", cfg.threshold, cfg.num_perm,
+                 bands, rows)
         kwargs = {"cfg": cfg, "seed": seed, "bands": bands, "rows": rows}
         full = ds.map_batches(sign, batch_format="pyarrow", fn_kwargs=kwargs).materialize()
-        pairs = map_partitions_by(full.map_batches(band_rows, batch_format="pyarrow"), "bkey",
-                                  lsh.bucket_pairs, num_partitions=n, fn_kwargs={"anchors": cfg.anchors})
-        docs = full.select_columns(["_vid", "id", "_rank", "_sh"])
-        edges = (self._verified(pairs, docs, cfg.threshold, n) if cfg.verify else pairs).materialize()
+        pairs = map_partitions_by(full.map_batches(band_rows, batch_format="pyarrow"), "bkey", lsh.bucket_pairs,
+                                  num_partitions=n, fn_kwargs={"anchors": cfg.anchors}).materialize()
+        n_pairs = pairs.count()
+        log.info("fuzzy_dedup: %d candidate pairs", n_pairs)
+        if n_pairs <= cfg.local_max_pairs:
+            mapping = self._resolve_via_driver(full, pairs, cfg)
+            return full.map_batches(_with_refs, batch_format="pyarrow",
+                                    fn_kwargs={"fn": apply_mapping, "refs": {"mapping": mapping}})
+        return self._resolve_distributed(full, pairs, cfg)
+
+    @staticmethod
+    def _resolve_via_driver(full: Any, pairs: Any, cfg: FuzzyDedupConfig) -> Any:
+        """Small graphs: candidate pairs, components and the removal map pass through this process (at most
+        ``local_max_pairs`` pairs); only candidate documents' shingles travel, through two shuffles."""
+        import ray
+
+        table = _collect(pairs)
+        if table is None:
+            return ray.put(resolve.MAPPING_SCHEMA.empty_table())
+        docs = full.map_batches(_with_refs, batch_format="pyarrow", fn_kwargs={
+            "fn": candidate_docs, "refs": {"vids": ray.put(_endpoints(table))}}).materialize()
+        edges = _verified(pairs, docs, cfg.threshold, cfg.num_partitions) if cfg.verify else pairs
+        edges = _collect(edges)
+        if edges is None:
+            return ray.put(resolve.MAPPING_SCHEMA.empty_table())
+        labels = ray.put(components.components_local(edges, cfg.max_cc_rounds))
+        members = docs.map_batches(_with_refs, batch_format="pyarrow", fn_kwargs={
+            "fn": resolve.labelled_members, "refs": {"labels": labels}})
+        mapping = map_partitions_by(members, "comp", resolve.resolve_components, num_partitions=cfg.num_partitions,
+                                    fn_kwargs={"threshold": cfg.threshold, "verify": cfg.verify})
+        return ray.put(_sorted_by_vid(_collect(mapping)))
+
+    @staticmethod
+    def _resolve_distributed(full: Any, pairs: Any, cfg: FuzzyDedupConfig) -> Any:
+        """Large graphs: every step is a keyed shuffle; no process holds the pairs, labels or removal map."""
+        n = cfg.num_partitions
+        docs = full.map_batches(candidate_docs, batch_format="pyarrow")
+        edges = (_verified(pairs, docs, cfg.threshold, n) if cfg.verify else pairs).materialize()
         if edges.count() == 0:
-            return full.map_batches(_no_dups, batch_format="pyarrow")
+            return full.map_batches(apply_mapping, batch_format="pyarrow",
+                                    fn_kwargs={"mapping": resolve.MAPPING_SCHEMA.empty_table()})
         labels = components.components_ray(edges, num_partitions=n, max_rounds=cfg.max_cc_rounds,
-                                           local_max_edges=cfg.cc_local_max_edges)
+                                           local_max_edges=cfg.local_max_pairs)
         members = map_partitions_by(
             labels.map_batches(resolve.label_rows, batch_format="pyarrow").union(
                 docs.map_batches(resolve.doc_member_rows, batch_format="pyarrow")),
             "k", resolve.attach_docs, num_partitions=n)
         mapping = map_partitions_by(members, "comp", resolve.resolve_components, num_partitions=n,
                                     fn_kwargs={"threshold": cfg.threshold, "verify": cfg.verify})
-        stripped = full.map_batches(strip, batch_format="pyarrow")
-        schema = strip(full.schema().base_schema.empty_table()).schema
-        rows = mapping.map_batches(mapping_rows, batch_format="pyarrow", fn_kwargs={"schema": schema})
-        return map_partitions_by(stripped.union(rows), "id", apply_mapping, num_partitions=n)
+        schema = doc_side(full.schema().base_schema.empty_table()).schema
+        docs_side = full.map_batches(doc_side, batch_format="pyarrow")
+        maps_side = mapping.map_batches(mapping_side, batch_format="pyarrow", fn_kwargs={"schema": schema})
+        return map_partitions_by(docs_side.union(maps_side), "_vid", join_mapping, num_partitions=n)
 
-    @staticmethod
-    def _verified(pairs: Any, docs: Any, threshold: float, n: int) -> Any:
-        doc_rows = docs.map_batches(verify.doc_rows, batch_format="pyarrow")
-        first = map_partitions_by(pairs.map_batches(verify.pair_rows, batch_format="pyarrow").union(doc_rows),
-                                  "k", verify.attach_first, num_partitions=n)
-        return map_partitions_by(first.union(doc_rows), "k", verify.verify_second, num_partitions=n,
-                                 fn_kwargs={"threshold": threshold})
+
+def _verified(pairs: Any, docs: Any, threshold: float, n: int | None) -> Any:
+    """Candidate pairs (u, v) with exact Jaccard >= threshold: each pair meets both shingle sets through two
+    keyed shuffles of pair rows and document rows."""
+    doc_rows = docs.map_batches(verify.doc_rows, batch_format="pyarrow")
+    first = map_partitions_by(pairs.map_batches(verify.pair_rows, batch_format="pyarrow").union(doc_rows),
+                              "k", verify.attach_first, num_partitions=n)
+    return map_partitions_by(first.union(doc_rows), "k", verify.verify_second, num_partitions=n,
+                             fn_kwargs={"threshold": threshold})

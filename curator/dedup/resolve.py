@@ -15,12 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator.dedup.keep import sort_indices
+from curator.dedup.lookup import lookup
 from curator.dedup.minhash import jaccard_sorted
 from curator.dedup.verify import SHINGLES, list_parts
 
 MEMBER_SCHEMA = pa.schema([("k", pa.int64()), ("comp", pa.int64()), ("id", pa.string()),
                            ("_rank", pa.float64()), ("_sh", SHINGLES)])
-MAPPING_SCHEMA = pa.schema([("id", pa.string()), ("dup_cluster", pa.string()), ("dup_of", pa.string())])
+MAPPING_SCHEMA = pa.schema([("_vid", pa.int64()), ("dup_cluster", pa.string()), ("dup_of", pa.string())])
 
 
 def label_rows(labels: pa.Table) -> pa.Table:
@@ -37,24 +38,32 @@ def doc_member_rows(docs: pa.Table) -> pa.Table:
                      docs.column("_rank"), docs.column("_sh")], schema=MEMBER_SCHEMA)
 
 
+def labelled_members(docs: pa.Table, labels: pa.Table) -> pa.Table:
+    """Documents (_vid, id, _rank, _sh) that have a component label -> member rows with their ``comp``.
+
+    ``labels`` holds (vid, comp) sorted by vid, each vid once.
+    """
+    pos, hit = lookup(labels.column("vid").to_numpy(), docs.column("_vid").to_numpy())
+    docs = docs.filter(pa.array(hit))
+    comp = labels.column("comp").to_numpy()[pos[hit]]
+    return pa.table([docs.column("_vid"), pa.array(comp, pa.int64()), docs.column("id"), docs.column("_rank"),
+                     docs.column("_sh")], schema=MEMBER_SCHEMA)
+
+
 def attach_docs(table: pa.Table) -> pa.Table:
     """Block kernel keyed by vid: label rows + document rows -> one member row per labelled document."""
     is_doc = pc.is_valid(table.column("id"))
     docs = table.filter(is_doc)
     labels = table.filter(pc.invert(is_doc))
-    lk = labels.column("k").to_numpy()
-    lk, first = np.unique(lk, return_index=True)  # a root may be listed by several blocks
-    comp = labels.column("comp").to_numpy()[first]
-    dk = docs.column("k").to_numpy()
-    pos = np.searchsorted(lk, dk)
-    pos_c = np.minimum(pos, max(len(lk) - 1, 0))
-    hit = (pos < len(lk)) & (lk[pos_c] == dk) if len(lk) else np.zeros(len(dk), bool)
-    docs = docs.filter(pa.array(hit))
-    return docs.set_column(1, "comp", pa.array(comp[pos_c[hit]], pa.int64()))
+    vid, first = np.unique(labels.column("k").to_numpy(), return_index=True)  # a root may come twice
+    labels = pa.table({"vid": vid, "comp": labels.column("comp").to_numpy()[first]})
+    docs = pa.table({"_vid": docs.column("k"), "id": docs.column("id"), "_rank": docs.column("_rank"),
+                     "_sh": docs.column("_sh")})
+    return labelled_members(docs, labels)
 
 
 def resolve_components(table: pa.Table, threshold: float, verify: bool) -> pa.Table:
-    """Block kernel keyed by comp: (id, dup_cluster, dup_of) for every member of every component."""
+    """Block kernel keyed by comp: (_vid, dup_cluster, dup_of) for every member of every component."""
     if table.num_rows == 0:
         return MAPPING_SCHEMA.empty_table()
     table = table.take(sort_indices(table, [("comp", "ascending"), ("_rank", "descending"),
@@ -84,5 +93,5 @@ def resolve_components(table: pa.Table, threshold: float, verify: bool) -> pa.Ta
                     break
             else:
                 kept.append(i)
-    return pa.table([pa.array(ids, pa.string()), pa.array(dup_cluster, pa.string()),
-                     pa.array(dup_of, pa.string())], schema=MAPPING_SCHEMA)
+    return pa.table([table.column("k"), pa.array(dup_cluster, pa.string()), pa.array(dup_of, pa.string())],
+                    schema=MAPPING_SCHEMA)

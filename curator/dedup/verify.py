@@ -11,8 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curator.dedup.lookup import lookup
+
 SIDE_PAIR, SIDE_DOC = 0, 1
 SHINGLES = pa.list_(pa.uint32())
+_CHUNK_VALUES = 1 << 19  # set values per jaccard_many chunk: temporaries of a few MB
 JOIN_SCHEMA = pa.schema([("k", pa.int64()), ("other", pa.int64()), ("side", pa.int8()), ("sh", SHINGLES)])
 
 
@@ -25,20 +28,32 @@ def list_parts(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]
     return values, offsets
 
 
-def jaccard_many(a: pa.Array, b: pa.Array) -> np.ndarray:
-    """Row-wise exact Jaccard of two list<uint32> columns holding sorted unique sets, vectorized."""
+def _row_keys(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """(row - lo) << 32 | value for the sets of rows lo..hi: one ascending run when each set is sorted."""
+    rows = np.repeat(np.arange(hi - lo, dtype=np.uint64), np.diff(offsets[lo: hi + 1]))
+    return (rows << np.uint64(32)) | values[offsets[lo]: offsets[hi]]
+
+
+def jaccard_many(a: pa.Array, b: pa.Array, chunk: int = _CHUNK_VALUES) -> np.ndarray:
+    """Row-wise exact Jaccard of two list<uint32> columns holding sorted unique sets, vectorized.
+
+    Rows are processed in chunks of about ``chunk`` set values. In a chunk every value becomes the key
+    ``row << 32 | value``; each side is then one ascending run, so a stable sort (timsort) merges the two
+    in linear time, and a value in both sets of a row shows up as two equal neighbours.
+    """
     av, ao = list_parts(a)
     bv, bo = list_parts(b)
     n = len(ao) - 1
-    if n == 0:
-        return np.zeros(0, np.float64)
     asz, bsz = np.diff(ao), np.diff(bo)
-    row_ids = np.arange(n, dtype=np.uint64)
-    rows = np.concatenate([np.repeat(row_ids, asz), np.repeat(row_ids, bsz)])
-    vals = np.concatenate([av[ao[0]: ao[-1]], bv[bo[0]: bo[-1]]]).astype(np.uint64)
-    key = np.sort((rows << np.uint64(32)) | vals)
-    dup = key[1:] == key[:-1]  # a value present in both sets of a row appears twice in a row
-    inter = np.bincount((key[1:][dup] >> np.uint64(32)).astype(np.int64), minlength=n)[:n]
+    inter = np.zeros(n, np.int64)
+    ends = np.cumsum(asz + bsz)
+    lo = 0
+    while lo < n:
+        hi = min(n, max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + chunk))))
+        key = np.sort(np.concatenate([_row_keys(av, ao, lo, hi), _row_keys(bv, bo, lo, hi)]), kind="stable")
+        both = key[1:][key[1:] == key[:-1]]
+        inter[lo:hi] = np.bincount((both >> np.uint64(32)).astype(np.int64), minlength=hi - lo)
+        lo = hi
     union = asz + bsz - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
@@ -65,15 +80,10 @@ def _match(table: pa.Table) -> tuple[pa.Table, pa.Array]:
     keys = table.column("k").to_numpy()
     docs = np.flatnonzero(side == SIDE_DOC)
     pairs = np.flatnonzero(side == SIDE_PAIR)
-    doc_keys = keys[docs]
-    order = np.argsort(doc_keys, kind="stable")
-    sorted_keys = doc_keys[order]
-    pos = np.searchsorted(sorted_keys, keys[pairs])
-    pos_c = np.minimum(pos, max(len(sorted_keys) - 1, 0))
-    found = (pos < len(sorted_keys)) & (sorted_keys[pos_c] == keys[pairs]) if len(sorted_keys) else \
-        np.zeros(len(pairs), bool)
+    order = np.argsort(keys[docs], kind="stable")
+    pos, found = lookup(keys[docs][order], keys[pairs])
     pairs = pairs[found]
-    doc_idx = docs[order[pos_c[found]]]
+    doc_idx = docs[order[pos[found]]]
     sh = table.column("sh").combine_chunks()
     return table.take(pa.array(pairs)), sh.take(pa.array(doc_idx))
 

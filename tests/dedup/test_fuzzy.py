@@ -124,7 +124,8 @@ def test_same_output_for_any_row_order():
 
 
 @pytest.mark.ray
-def test_fuzzy_dedup_on_ray_matches_in_memory(ray_cluster):
+@pytest.mark.parametrize("local_max_pairs", [0, 1_000_000], ids=["distributed", "via-driver"])
+def test_fuzzy_dedup_on_ray_matches_in_memory(ray_cluster, local_max_pairs):
     import ray
 
     rnd = random.Random(4)
@@ -140,7 +141,8 @@ def test_fuzzy_dedup_on_ray_matches_in_memory(ray_cluster):
     texts.append("")
     ids.append("empty")
     table = core_table({"id": ids, "text": texts, "source": ["t"] * len(ids)})
-    cfg = {**SURE, "num_partitions": 3, "cc_local_max_edges": 0}  # components on Ray, not in the driver
+    # 0: every step a distributed shuffle; else pairs, components and the removal map go through the driver
+    cfg = {**SURE, "num_partitions": 3, "local_max_pairs": local_max_pairs}
     expected = _result(dedup_table(table, FuzzyDedupConfig(**cfg), seed=9))
     assert sum(v[1] is not None for v in expected.values()) == 30  # the middle of each chain
     ds = ray.data.from_arrow([table.slice(i, 40) for i in range(0, table.num_rows, 40)])
