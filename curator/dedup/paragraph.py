@@ -280,7 +280,7 @@ def _rebuild(text: pa.Array, drop_doc: np.ndarray, drop_pos: np.ndarray, unit: s
     doc_piece = 2 * units.first - np.arange(n + 1)
     lists = pa.ListArray.from_arrays(pa.array(kept[doc_piece], pa.int32()), units.pieces.filter(piece_keep))
     removed = np.bincount(units.doc[~keep], minlength=n).astype(np.int32)
-    return pc.binary_join(lists, ""), removed
+    return pc.binary_join(lists, pa.scalar("", units.pieces.type)), removed
 
 
 def apply_removals(table: pa.Table, cfg: ParagraphDedupConfig) -> pa.Table:
