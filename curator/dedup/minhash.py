@@ -100,30 +100,46 @@ def _hash_strings(strings: pa.Array, seed: int) -> np.ndarray:
     return mix64(h ^ mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) + lengths.astype(np.uint64)))
 
 
-def word_hashes(words: pa.ListArray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hash every word of a batch. Returns (uint64 hashes in document order, words per document).
+def word_hashes(text: pa.Array | pa.ChunkedArray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hash every normalized word of a batch. Returns (uint64 hashes in document order, words per document).
 
-    Words are dictionary-encoded first (one C++ hash-table pass), so only distinct words are hashed.
+    The text is split on whitespace and the raw tokens are dictionary-encoded (one C++ hash-table pass);
+    only the distinct tokens are then normalized (``split_words``: a token like "end.Next" becomes two
+    words) and hashed. That yields exactly the words of normalizing the whole text, with the regex and
+    hashing run over the vocabulary instead of the corpus.
     """
-    counts = pc.list_value_length(words).fill_null(0).to_numpy().astype(np.int64)
-    flat = words.flatten()
-    empty = pc.equal(pc.binary_length(flat), 0).to_numpy(zero_copy_only=False)
-    if empty.any():  # only the single "" of an empty document can occur after trimming
-        doc_of = np.repeat(np.arange(len(counts)), counts)
-        counts = counts - np.bincount(doc_of[empty], minlength=len(counts))
-        flat = flat.filter(pa.array(~empty))
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    tokens = pc.utf8_split_whitespace(pc.fill_null(text, ""))
+    tok_counts = pc.list_value_length(tokens).to_numpy().astype(np.int64)
+    flat = tokens.flatten()
     if len(flat) == 0:
-        return np.zeros(0, np.uint64), counts
+        return np.zeros(0, np.uint64), np.zeros(len(text), np.int64)
     enc = pc.dictionary_encode(flat)
-    vocab = enc.dictionary
-    if pa.types.is_large_string(vocab.type):
-        vocab = vocab.cast(pa.string())
-    return _hash_strings(vocab, seed)[enc.indices.to_numpy()], counts
+    vocab_words = split_words(enc.dictionary)
+    per_token = pc.list_value_length(vocab_words).fill_null(0).to_numpy().astype(np.int64)
+    word_vals = vocab_words.flatten()
+    empty = pc.equal(pc.binary_length(word_vals), 0).to_numpy(zero_copy_only=False)
+    if empty.any():  # a token of punctuation only (or the "" of an empty text) normalizes to [""]
+        per_token -= np.bincount(np.repeat(np.arange(len(per_token)), per_token)[empty], minlength=len(per_token))
+        word_vals = word_vals.filter(pa.array(~empty))
+    if pa.types.is_large_string(word_vals.type):
+        word_vals = word_vals.cast(pa.string())
+    vocab_hashes = _hash_strings(word_vals, seed)
+    vocab_start = np.cumsum(per_token) - per_token
+    idx = enc.indices.to_numpy()
+    n_words = per_token[idx]  # words of each token occurrence (0 for a token of punctuation only)
+    out_start = np.cumsum(n_words) - n_words
+    total = int(n_words.sum())
+    hashes = vocab_hashes[np.repeat(vocab_start[idx] - out_start, n_words) + np.arange(total)]
+    doc_of_token = np.repeat(np.arange(len(tok_counts)), tok_counts)
+    counts = np.bincount(doc_of_token, weights=n_words, minlength=len(tok_counts)).astype(np.int64)
+    return hashes, counts
 
 
 def shingle_sets(text: pa.Array | pa.ChunkedArray, ngram: int, seed: int) -> Shingles:
     """Sorted unique 32-bit word-``ngram`` shingle hashes per document."""
-    words, counts = word_hashes(split_words(text), seed)
+    words, counts = word_hashes(text, seed)
     n_docs = len(counts)
     doc_end = np.cumsum(counts)
     doc_start = doc_end - counts

@@ -67,3 +67,18 @@ def test_signature_estimate_within_statistical_bounds(base, edits, seed):
     est = float(np.mean(sig[0] == sig[1]))
     bound = 4.5 * math.sqrt(max(true * (1 - true), 0.01) / k) + 0.02
     assert abs(est - true) <= bound, (est, true)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("aAbBéÉß ,.!¿—\t\n-'😀Σς")), max_size=30)),
+                max_size=8))
+def test_word_hashes_equal_normalizing_the_whole_text(texts):
+    """Normalizing only the distinct whitespace tokens gives the words of normalizing each whole text."""
+    from curator.dedup.minhash import _hash_strings, split_words, word_hashes
+
+    arr = pa.array(texts, pa.string())
+    hashes, counts = word_hashes(arr, seed=3)
+    words = [[w for w in ws if w] for ws in split_words(arr).to_pylist()]
+    assert counts.tolist() == [len(ws) for ws in words]
+    flat = pa.array([w for ws in words for w in ws], pa.string())
+    assert hashes.tolist() == _hash_strings(flat, 3).tolist()
