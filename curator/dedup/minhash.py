@@ -2,10 +2,10 @@
 
 No Python loop runs per word or per shingle:
 
-1. the batch's text is normalized (lowercase, punctuation and whitespace folded) and split into words
-   with Arrow kernels;
-2. every word is hashed at once from the raw UTF-8 buffer (a polynomial hash over its bytes, computed
-   with ``np.add.reduceat``, then a 64-bit avalanche mix keyed by the seed);
+1. the batch's text is split on whitespace with Arrow kernels and its distinct tokens are normalized
+   (lowercase, punctuation and symbols folded, split again into words);
+2. every distinct word is hashed at once from the raw UTF-8 buffer (a polynomial hash over its bytes,
+   computed with ``np.add.reduceat``, then a 64-bit avalanche mix keyed by the seed);
 3. every n-gram shingle is hashed at once from its words' hashes (n array passes) and folded to 32
    bits; each document's shingle set is the sorted unique set of these values;
 4. all permutations apply as one array operation per chunk of shingles: datasketch's ``affine32``
