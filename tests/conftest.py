@@ -48,6 +48,27 @@ def _kill_processes_using(folder: Path) -> None:
             continue
 
 
+def _stop_head(proc: subprocess.Popen, tmp: Path, grace: float = 10.0) -> None:
+    """Stop exactly the cluster of ``proc`` (a ``ray start --head --block``), which is what ``ray stop``
+    would do for it alone: SIGTERM to ``ray start`` only, whose handler stops its own processes in order
+    (raylet first, then GCS, dashboard...) in about 2 s; a signal to the whole group would kill the GCS
+    under it and make it wait for that. After ``grace`` seconds the process group is SIGKILLed, and so is
+    any process still holding a file in the cluster's temp dir (workers and job drivers that left the
+    group)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    _kill_processes_using(tmp)
+
+
 def _wait_for_job_agent(dashboard: str, deadline: float) -> None:
     """Submit a no-op job until the head's job agent accepts it: right after `ray start` the dashboard
     answers before the agent has registered ("No available agent to submit job")."""
@@ -77,6 +98,9 @@ def ray_head():
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    # On SIGTERM `ray start --block` first asks the GCS to drain the node and waits up to 30 s for it
+    # (meant for Serve replicas on Kubernetes). Nothing here needs draining: shut down at once.
+    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
     cmd = [
         ray_bin, "start", "--head", f"--port={gcs_port}", "--num-cpus=2",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}",
@@ -88,7 +112,7 @@ def ray_head():
         f"--ray-client-server-port={_free_port()}",
     ]
     # --block keeps `ray start` in the foreground as the parent of this cluster's processes, so the
-    # teardown can stop exactly this cluster (not others on the machine) by killing its process group.
+    # teardown can stop exactly this cluster (not others on the machine): see _stop_head.
     log = open(tmp / "ray-start.log", "wb")
     proc = subprocess.Popen(cmd + ["--block"], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -101,21 +125,24 @@ def ray_head():
     import urllib.error
     import urllib.request
 
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(addresses["dashboard"] + "/api/version", timeout=2)
-            break
-        except urllib.error.HTTPError:
-            break  # it answers (an auth error still means the server is up)
-        except Exception:
-            time.sleep(0.5)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(addresses["dashboard"] + "/api/version", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (an auth error still means the server is up)
+            except Exception:
+                time.sleep(0.5)
+        else:
+            tail = (tmp / "ray-start.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"Ray head did not answer at {addresses['dashboard']}:\n{tail}")
+        _wait_for_job_agent(addresses["dashboard"], deadline=time.time() + 180)
+    except BaseException:  # a head that never got ready is stopped too, not left to the machine
+        _stop_head(proc, tmp, grace=2)
         log.close()
-        tail = (tmp / "ray-start.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"Ray head did not answer at {addresses['dashboard']}:\n{tail}")
-    _wait_for_job_agent(addresses["dashboard"], deadline=time.time() + 180)
+        raise
     try:
         yield addresses
     finally:
@@ -125,12 +152,7 @@ def ray_head():
             ray.shutdown()
         except Exception:  # noqa: BLE001
             pass
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        _kill_processes_using(tmp)
+        _stop_head(proc, tmp)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
