@@ -17,8 +17,13 @@ from typing import Any
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _MAGIC = re.compile(r"[*?[]")
-# stage/reader parameters whose string values are file system paths
-PATH_KEY = re.compile(r"(^|_)(path|paths|file|files|dir|dirs|list|lists)$")
+# stage/reader parameters whose string values are files to read (decontaminate's ``benchmarks`` too)
+PATH_KEY = re.compile(r"(^|_)(path|paths|file|files|list|lists|benchmarks)$")
+# folders a stage writes to (pii's ``cache_dir``): inside a root, but they need not exist yet
+DIR_KEY = re.compile(r"(^|_)(dir|dirs)$")
+# an installed package's name or a path (pii's ``spacy_model``): confined when it is a path
+MODEL_KEY = re.compile(r"(^|_)model$")
+_PACKAGE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
 
 
 class PathError(ValueError):
@@ -82,7 +87,7 @@ class Confiner:
                 raise PathError(field, f"{raw!r} matches {match!r}, which resolves outside the data roots")
         return pattern
 
-    def output_dir(self, field: str, raw: str) -> str:
+    def output_dir(self, field: str, raw: str, *, allow_root: bool = False) -> str:
         path = self._absolute(field, raw)
         if path is None:
             raise PathError(field, "outputs must be local paths inside a data root")
@@ -91,7 +96,7 @@ class Confiner:
         resolved = path.resolve()
         if not self.inside(resolved):
             raise PathError(field, f"{raw!r} is outside the data roots")
-        if resolved in self.roots:
+        if resolved in self.roots and not allow_root:
             raise PathError(field, "the output must be a folder inside a data root, not the root itself")
         if resolved.exists() and not resolved.is_dir():
             raise PathError(field, f"{raw!r} exists and is not a folder")
@@ -101,17 +106,36 @@ class Confiner:
         """Confine the string values under path-like keys of a stage's or reader's parameters."""
         out = dict(params)
         for key, value in params.items():
-            if isinstance(key, str) and PATH_KEY.search(key):
-                out[key] = self._map_strings(f"{field}.{key}", value)
+            if not isinstance(key, str):
+                continue
+            if PATH_KEY.search(key):
+                out[key] = self._map_strings(f"{field}.{key}", value, self.input_pattern)
+            elif DIR_KEY.search(key):
+                out[key] = self._map_strings(f"{field}.{key}", value, self._folder)
+            elif MODEL_KEY.search(key) and isinstance(value, str):
+                out[key] = self._model(f"{field}.{key}", value)
         return out
 
-    def _map_strings(self, field: str, value: Any) -> Any:
+    def _folder(self, field: str, raw: str) -> str:
+        return self.output_dir(field, raw, allow_root=True)
+
+    def _model(self, field: str, raw: str) -> str:
+        if _PACKAGE.match(raw) and ".." not in raw:
+            return raw  # an installed package's name, e.g. en_core_web_sm
+        return self.input_pattern(field, raw)
+
+    def _map_strings(self, field: str, value: Any, check) -> Any:
         if isinstance(value, str):
-            return self.input_pattern(field, value)
-        if isinstance(value, dict):
-            return {k: self._map_strings(f"{field}.{k}", v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._map_strings(f"{field}[{i}]", v) for i, v in enumerate(value)]
+            return check(field, value)
+        if isinstance(value, dict):  # {lang: path}
+            return {k: self._map_strings(f"{field}.{k}", v, check) for k, v in value.items()}
+        if isinstance(value, list):  # paths, or objects with their own path keys ({"path": ..., "name": ...})
+            return [
+                self.file_params(f"{field}[{i}]", v)
+                if isinstance(v, dict)
+                else self._map_strings(f"{field}[{i}]", v, check)
+                for i, v in enumerate(value)
+            ]
         return value
 
     def confine_spec(self, data: dict[str, Any]) -> dict[str, Any]:

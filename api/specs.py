@@ -3,7 +3,8 @@
 The body is a spec (JSON, or YAML with ``Content-Type: application/yaml``) or
 ``{"pipeline": NAME, "overrides": {...}}`` naming a file under the service's ``pipelines/`` folder.
 Validation is the CLI's (``curator.spec.validate_spec``): only registered stages, every parameter checked,
-errors name the field. Then every path is confined to the data roots (api/paths.py).
+errors name the field. Every path is confined to the data roots (api/paths.py) before the stages' own
+parameters are checked, so that no stage looks at a file outside them.
 """
 
 from __future__ import annotations
@@ -87,9 +88,15 @@ def build_spec(data: Any, confiner: Confiner, pipelines_dir: Path) -> PipelineSp
         raise SpecError(["(spec): must be a mapping"])
     if isinstance(data.get("ray"), dict) and data["ray"].get("address"):
         raise SpecError(["ray.address: the service chooses the cluster; leave it out"])
-    spec = validate_spec(data, check_inputs=False)
     try:
-        confined = confiner.confine_spec(spec.to_dict())
+        # the shape first, the paths next: a stage that checks its files (decontaminate's benchmarks) must
+        # see them resolved against the data root and confined, not relative to this process's folder
+        shaped = PipelineSpec.model_validate(data)
+    except ValidationError:
+        validate_spec(data, check_inputs=False)  # raises SpecError naming the fields
+        raise
+    try:
+        confined = confiner.confine_spec(shaped.to_dict())
     except PathError as exc:
         raise SpecError([str(exc)]) from None
     return validate_spec(confined, check_inputs=False)

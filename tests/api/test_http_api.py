@@ -56,6 +56,23 @@ def test_auth_missing_wrong_right(plain_server):
             assert c.request(method, path).status_code == 401, path
 
 
+def test_every_route_but_health_needs_a_token(plain_server):
+    """Walks the OpenAPI schema, so a route added later without auth fails here."""
+    schema = httpx.get(plain_server.url + "/openapi.json").json()
+    protected = []
+    with plain_server.client(token=None) as c:
+        for path, operations in schema["paths"].items():
+            for method, op in operations.items():
+                r = c.request(method.upper(), path.replace("{job_id}", "j0123456789abcde"))
+                if path in ("/healthz", "/readyz"):
+                    assert r.status_code != 401 and "security" not in op, path
+                    continue
+                assert r.status_code == 401, (method, path, r.status_code)
+                assert op.get("security"), (method, path)  # the schema says so too
+                protected.append(f"{method.upper()} {path}")
+    assert len(protected) >= 11 and "GET /v1/jobs/{job_id}/logs" in protected and "GET /metrics" in protected
+
+
 def test_unknown_stage_names_the_field(plain_server, data):
     with plain_server.client() as c:
         r = c.post("/v1/jobs", json=spec(data, stages=[{"stage": "min_length"}, {"stage": "os.system"}]))
@@ -250,3 +267,18 @@ def test_failed_submission_can_be_retried_with_the_same_key(plain_server, data):
         second = c.get("/v1/jobs", params={"limit": 1}).json()["jobs"][0]["id"]
     # Ray never saw the first attempt, so the retry is a new attempt rather than a replay of the 503
     assert r1.status_code == r2.status_code == 503 and first != second
+
+
+def test_benchmark_files_resolve_in_the_root_and_are_confined(plain_server, data):
+    secret = plain_server.tmp / "outside" / "secret.jsonl"
+    with plain_server.client() as c:
+        r = c.post("/v1/jobs", json=spec(data, stages=[{"stage": "decontaminate", "benchmarks": [str(secret)]}]))
+        assert r.status_code == 422
+        assert r.json()["errors"][0].startswith("stages[0].benchmarks[0]: ") and "outside" in r.json()["errors"][0]
+        # relative: against the data root (not the service's folder), checked there by the stage
+        body = spec(data, name="decon", output={"path": "out/decon"})
+        body["stages"] = [{"stage": "decontaminate", "benchmarks": [{"path": "in.jsonl", "name": "own"}]}]
+        assert c.post("/v1/jobs", json=body).status_code == 503  # valid and confined; only Ray is missing
+        job = c.get("/v1/jobs", params={"limit": 1}).json()["jobs"][0]
+        stage = c.get(f"/v1/jobs/{job['id']}").json()["spec"]["stages"][0]
+    assert stage["benchmarks"] == [{"path": str((data / "in.jsonl").resolve()), "name": "own"}]

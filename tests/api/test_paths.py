@@ -150,3 +150,37 @@ def test_accepted_paths_always_lie_inside_a_root(tmp_path_factory, parts, absolu
         pass
     else:
         assert root.resolve() in out.parents
+
+
+def test_benchmark_files_and_objects_are_confined(tree):
+    c, root, outside = tree["c"], tree["root"], tree["outside"]
+    bench = {"path": "sub/*.jsonl", "name": "mmlu", "fields": ["q"]}
+    out = c.file_params("stages[0]", {"stage": "decontaminate", "benchmarks": ["a.jsonl", bench]})
+    # only the object's path is a path: its name and fields are left as they are
+    assert out["benchmarks"] == [str(root / "a.jsonl"), {**bench, "path": str(root / "sub" / "*.jsonl")}]
+    for bad, field in (
+        ([str(outside / "secret.jsonl")], "stages[0].benchmarks[0]"),
+        (["a.jsonl", {"path": "../outside/secret.jsonl"}], "stages[0].benchmarks[1].path"),
+    ):
+        with pytest.raises(PathError) as info:
+            c.file_params("stages[0]", {"stage": "decontaminate", "benchmarks": bad})
+        assert info.value.field == field
+
+
+def test_cache_folders_may_not_exist_yet_but_stay_inside(tree):
+    c, root = tree["c"], tree["root"]
+    assert c.file_params("s", {"cache_dir": "cache/spacy"}) == {"cache_dir": str(root / "cache" / "spacy")}
+    assert c.file_params("s", {"cache_dir": str(root)}) == {"cache_dir": str(root)}
+    (root / "dir_link").symlink_to(tree["outside"])
+    for bad in ("/tmp/elsewhere", "../outside", "dir_link/x", "cache/*"):
+        with pytest.raises(PathError, match=r"^s\.cache_dir: "):
+            c.file_params("s", {"cache_dir": bad})
+
+
+def test_model_names_pass_and_model_paths_are_confined(tree):
+    c, root = tree["c"], tree["root"]
+    assert c.file_params("s", {"spacy_model": "en_core_web_sm"}) == {"spacy_model": "en_core_web_sm"}
+    assert c.file_params("s", {"spacy_model": "./sub"}) == {"spacy_model": str(root / "sub")}
+    for bad in ("/etc", "~/models/x", "../outside", ".."):
+        with pytest.raises(PathError, match=r"^s\.spacy_model: "):
+            c.file_params("s", {"spacy_model": bad})
