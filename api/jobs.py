@@ -295,6 +295,8 @@ class JobService:
     def _apply(self, job: Job, info) -> int:
         status = RAY_STATUS.get(str(getattr(info.status, "value", info.status)), job.status)
         fields: dict[str, Any] = {}
+        if job.submitted_at is None:  # it reached Ray, but the service died before it could record that
+            fields["submitted_at"] = time.time()
         if status != job.status:
             fields["status"] = status
         if info.start_time and job.started_at is None:

@@ -1,0 +1,138 @@
+"""JobService against a fake Ray job server: reconciliation in every window a service can die in, and
+progress read from the pipeline's stats.json (never from logs)."""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from api.jobs import JobService
+from api.settings import Settings
+from api.store import Store
+from curator.stats import write_json_atomic
+
+
+class FakeRay:
+    """The part of api.ray_jobs.RayJobs the service calls, with jobs held in a dict."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, SimpleNamespace] = {}
+        self.submitted: list[dict] = []
+        self.stopped: list[str] = []
+
+    def set(self, submission_id: str, status: str, **extra) -> None:
+        info = {"status": status, "start_time": time.time() * 1000, "end_time": None, "message": None}
+        self.known[submission_id] = SimpleNamespace(**{**info, **extra})
+
+    def submit(self, **kwargs) -> str:
+        self.submitted.append(kwargs)
+        self.set(kwargs["submission_id"], "PENDING")
+        return kwargs["submission_id"]
+
+    def jobs(self) -> dict:
+        return dict(self.known)
+
+    def info(self, submission_id: str):
+        if submission_id not in self.known:
+            raise KeyError(submission_id)
+        return self.known[submission_id]
+
+    def stop(self, submission_id: str) -> bool:
+        self.stopped.append(submission_id)
+        self.set(submission_id, "STOPPED")
+        return True
+
+
+@pytest.fixture
+def svc(tmp_path):
+    settings = Settings(state_dir=tmp_path / "state", data_roots=[str(tmp_path)], ray_address="http://fake")
+    store = Store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    store.migrate()
+    service = JobService(settings, store, FakeRay())
+    yield service
+    store.dispose()
+
+
+def stored(svc: JobService, out: str = "/d/out", **fields):
+    """A job as the store holds it right after ``create`` (before the submission to Ray)."""
+    base = {"kind": "curation", "name": "n", "owner": "alice", "spec": {"name": "n"}, "out_dir": out}
+    return svc.store.create(**{**base, **fields})
+
+
+def test_job_that_reached_ray_before_the_crash_is_reattached(svc):
+    """The service died between Ray accepting the job and recording ``submitted_at``: after the restart
+    it is followed like any other job (not skipped as "being submitted"), and cancel reaches Ray."""
+    job = stored(svc)
+    svc.ray.set(job.submission_id, "RUNNING")
+    assert svc.refresh(startup=True) == 1
+    got = svc.store.get(job.id)
+    assert (got.status, svc.ray.submitted) == ("running", [])  # re-attached, not submitted twice
+    assert got.submitted_at is not None and got.started_at is not None
+    svc.ray.set(job.submission_id, "SUCCEEDED", end_time=time.time() * 1000)
+    assert svc.refresh() == 1
+    assert svc.store.get(job.id).status == "succeeded"
+
+    other = stored(svc, out="/d/other")
+    svc.ray.set(other.submission_id, "RUNNING")
+    svc.refresh(startup=True)
+    svc.cancel(svc.store.get(other.id))
+    assert svc.ray.stopped == [other.submission_id]
+    assert svc.store.get(other.id).status == "cancelled"
+
+
+def test_job_stored_but_never_submitted(svc):
+    job = stored(svc)
+    assert svc.refresh() == 0 and svc.ray.submitted == []  # a request may be submitting it right now
+    assert svc.refresh(startup=True) == 1  # after a restart nobody is: submit it now
+    (sub,) = svc.ray.submitted
+    assert sub["submission_id"] == job.submission_id and sub["entrypoint"].startswith("curator run ")
+    assert svc.store.get(job.id).submitted_at is not None
+    cancelled = stored(svc, out="/d/c")  # cancelled while the service was submitting it, then it died
+    svc.store.update(cancelled.id, cancel_requested=True)
+    svc.refresh(startup=True)
+    assert svc.store.get(cancelled.id).status == "cancelled" and len(svc.ray.submitted) == 1
+
+
+def test_job_ray_forgot_is_failed_with_the_reason(svc):
+    job = stored(svc)
+    svc.store.update(job.id, submitted_at=time.time(), status="running")
+    svc.refresh()
+    got = svc.store.get(job.id)
+    assert got.status == "failed" and got.message.startswith("lost:") and got.finished_at
+
+
+def test_progress_comes_from_this_runs_stats(svc, tmp_path):
+    out = tmp_path / "out"
+    job = stored(svc, out=str(out))
+    assert svc.progress(job) is None  # nothing written yet
+    stats = {
+        "status": "running",
+        "started_at": job.created_at - 3600,  # an earlier run into the same folder
+        "updated_at": job.created_at - 3500,
+        "inputs": {"files": 2, "files_done": 1, "records": 100},
+        "stages": [{"index": 0, "name": "min_length", "docs_in": 100, "docs_out": 80, "drops": {"too_short": 20}}],
+    }
+    write_json_atomic(out / "stats.json", stats)
+    assert svc.progress(job) is None
+    stats.update(started_at=job.created_at + 1, updated_at=job.created_at + 11)
+    stats["stages"][0]["seconds"] = 4.0
+    write_json_atomic(out / "stats.json", stats)
+    p = svc.progress(job)
+    assert (p["status"], p["elapsed_s"], p["docs_per_s"]) == ("running", 10.0, 10.0)
+    (stage,) = p["stages"]
+    assert (stage["docs_in"], stage["docs_out"], stage["drops"]) == (100, 80, {"too_short": 20})
+    assert stage["docs_per_s"] == 25.0  # docs in per second of the stage's busy time
+    # live: a newer snapshot of the file is what the next read returns
+    stats["stages"][0].update(docs_in=150, docs_out=120)
+    time.sleep(0.01)
+    write_json_atomic(out / "stats.json", stats)
+    assert svc.progress(job)["stages"][0]["docs_in"] == 150
+    # a finished job keeps the stats it finished with, whatever happens to the folder later
+    svc.ray.set(job.submission_id, "SUCCEEDED", end_time=time.time() * 1000)
+    svc.store.update(job.id, submitted_at=time.time())
+    svc.refresh()
+    (out / "stats.json").write_text(json.dumps({**stats, "started_at": job.created_at + 99, "stages": []}))
+    assert svc.progress(svc.store.get(job.id))["stages"][0]["docs_in"] == 150
