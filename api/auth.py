@@ -42,9 +42,9 @@ def parse_entry(entry: str) -> tuple[str, bytes]:
     """``NAME:sha256:HEX`` or ``NAME:TOKEN`` -> (name, sha256 digest)."""
     name, sep, secret = entry.strip().partition(":")
     if not sep or not _NAME.match(name) or not secret:
-        raise TokenError(
-            f"token entry must be NAME:TOKEN or NAME:sha256:HEX (name [A-Za-z0-9_.@-]), got {name or entry[:10]!r}..."
-        )
+        # never echo the entry: without a valid NAME: prefix, all of it may be the secret
+        got = f"{name!r} with no token" if sep and _NAME.match(name) else "an entry without a valid NAME: prefix"
+        raise TokenError(f"token entry must be NAME:TOKEN or NAME:sha256:HEX (name [A-Za-z0-9_.@-]); got {got}")
     m = _HASHED.match(secret)
     return name, (bytes.fromhex(m.group(1)) if m else hash_token(secret))
 
