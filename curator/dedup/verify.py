@@ -28,35 +28,46 @@ def list_parts(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]
     return values, offsets
 
 
-def _row_keys(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """(row - lo) << 32 | value for the sets of rows lo..hi: one ascending run when each set is sorted."""
-    rows = np.repeat(np.arange(hi - lo, dtype=np.uint64), np.diff(offsets[lo: hi + 1]))
-    return (rows << np.uint64(32)) | values[offsets[lo]: offsets[hi]]
+def _row_keys(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``i << 32 | value`` for every value of the set of ``rows[i]``: one ascending run (sets are sorted)."""
+    sizes = offsets[rows + 1] - offsets[rows]
+    starts = np.cumsum(sizes) - sizes
+    gather = np.repeat(offsets[rows] - starts, sizes) + np.arange(int(sizes.sum()))
+    return (np.repeat(np.arange(len(rows), dtype=np.uint64), sizes) << np.uint64(32)) | values[gather]
 
 
-def jaccard_many(a: pa.Array, b: pa.Array, chunk: int = _CHUNK_VALUES) -> np.ndarray:
-    """Row-wise exact Jaccard of two list<uint32> columns holding sorted unique sets, vectorized.
+def jaccard_rows(a: tuple[np.ndarray, np.ndarray], a_rows: np.ndarray, b: tuple[np.ndarray, np.ndarray],
+                 b_rows: np.ndarray, chunk: int = _CHUNK_VALUES) -> np.ndarray:
+    """Exact Jaccard of the sets ``a[a_rows[i]]`` and ``b[b_rows[i]]`` (``list_parts`` of sorted unique sets).
 
-    Rows are processed in chunks of about ``chunk`` set values. In a chunk every value becomes the key
-    ``row << 32 | value``; each side is then one ascending run, so a stable sort (timsort) merges the two
-    in linear time, and a value in both sets of a row shows up as two equal neighbours.
+    Pairs are processed in chunks of about ``chunk`` set values. In a chunk every value becomes the key
+    ``pair << 32 | value``; each side is then one ascending run, so a stable sort (timsort) merges the two
+    in linear time, and a value in both sets of a pair shows up as two equal neighbours. No list column is
+    copied: values are gathered straight from the arrays.
     """
-    av, ao = list_parts(a)
-    bv, bo = list_parts(b)
-    n = len(ao) - 1
-    asz, bsz = np.diff(ao), np.diff(bo)
+    (av, ao), (bv, bo) = a, b
+    a_rows, b_rows = np.asarray(a_rows, np.int64), np.asarray(b_rows, np.int64)
+    asz, bsz = ao[a_rows + 1] - ao[a_rows], bo[b_rows + 1] - bo[b_rows]
+    n = len(a_rows)
     inter = np.zeros(n, np.int64)
     ends = np.cumsum(asz + bsz)
     lo = 0
     while lo < n:
         hi = min(n, max(lo + 1, int(np.searchsorted(ends, (ends[lo - 1] if lo else 0) + chunk))))
-        key = np.sort(np.concatenate([_row_keys(av, ao, lo, hi), _row_keys(bv, bo, lo, hi)]), kind="stable")
+        key = np.sort(np.concatenate([_row_keys(av, ao, a_rows[lo:hi]), _row_keys(bv, bo, b_rows[lo:hi])]),
+                      kind="stable")
         both = key[1:][key[1:] == key[:-1]]
         inter[lo:hi] = np.bincount((both >> np.uint64(32)).astype(np.int64), minlength=hi - lo)
         lo = hi
     union = asz + bsz - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def jaccard_many(a: pa.Array, b: pa.Array, chunk: int = _CHUNK_VALUES) -> np.ndarray:
+    """Row-wise exact Jaccard of two equally long list<uint32> columns holding sorted unique sets."""
+    rows = np.arange(len(a))
+    return jaccard_rows(list_parts(a), rows, list_parts(b), rows, chunk)
 
 
 def pair_rows(pairs: pa.Table) -> pa.Table:
@@ -74,33 +85,31 @@ def doc_rows(docs: pa.Table) -> pa.Table:
                      pa.array(np.ones(n, np.int8)), docs.column("_sh")], schema=JOIN_SCHEMA)
 
 
-def _match(table: pa.Table) -> tuple[pa.Table, pa.Array]:
-    """Pair rows of a block that have a document row for their key, and that document's shingles."""
+def _match(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(pair row, document row) index pairs of a block: each pair row with the document row of its key."""
     side = table.column("side").to_numpy()
     keys = table.column("k").to_numpy()
     docs = np.flatnonzero(side == SIDE_DOC)
     pairs = np.flatnonzero(side == SIDE_PAIR)
     order = np.argsort(keys[docs], kind="stable")
     pos, found = lookup(keys[docs][order], keys[pairs])
-    pairs = pairs[found]
-    doc_idx = docs[order[pos[found]]]
-    sh = table.column("sh").combine_chunks()
-    return table.take(pa.array(pairs)), sh.take(pa.array(doc_idx))
+    return pairs[found], docs[order[pos[found]]]
 
 
 def attach_first(table: pa.Table) -> pa.Table:
     """Block kernel: give each pair (k=u, other=v) u's shingles; re-key the row by v."""
-    pairs, sh_u = _match(table)
-    n = pairs.num_rows
-    return pa.table([pairs.column("other"), pairs.column("k"), pa.array(np.zeros(n, np.int8)), sh_u],
-                    schema=JOIN_SCHEMA)
+    pairs, docs = _match(table)
+    idx = pa.array(pairs)
+    sh_u = table.column("sh").combine_chunks().take(pa.array(docs))
+    return pa.table([table.column("other").take(idx), table.column("k").take(idx),
+                     pa.array(np.zeros(len(pairs), np.int8)), sh_u], schema=JOIN_SCHEMA)
 
 
 def verify_second(table: pa.Table, threshold: float) -> pa.Table:
     """Block kernel: rows (k=v, other=u, sh=shingles of u) + v's document row -> edges with J >= t."""
-    pairs, sh_v = _match(table)
-    j = jaccard_many(pairs.column("sh").combine_chunks(), sh_v)
-    ok = j >= threshold
-    u = pairs.column("other").to_numpy()[ok]
-    v = pairs.column("k").to_numpy()[ok]
+    pairs, docs = _match(table)
+    sh = list_parts(table.column("sh"))
+    ok = pairs[jaccard_rows(sh, pairs, sh, docs) >= threshold]
+    u = table.column("other").to_numpy()[ok]
+    v = table.column("k").to_numpy()[ok]
     return pa.table({"u": pa.array(u, pa.int64()), "v": pa.array(v, pa.int64())})
