@@ -24,30 +24,35 @@ def plain_server(request, tmp_path_factory):
         drop_pg_schema(env["CURATOR_DB_SCHEMA"])
 
 
-@pytest.fixture(scope="session")
-def ray_server(ray_head, tmp_path_factory):
-    """A server over the session's Ray cluster (SQLite store); jobs run the real `curator run`."""
-    from service_harness import TINY_TEXTS, ray_env, write_jsonl
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def ray_server(request, ray_head, tmp_path_factory):
+    """A server over the session's Ray cluster, over each store backend; jobs run the real `curator run`.
+    Tests that need only one backend take ``@pytest.mark.parametrize("ray_server", ["sqlite"], indirect=True)``."""
+    from service_harness import REPO, TINY_TEXTS, ray_env, write_jsonl
 
-    tmp = tmp_path_factory.mktemp("api-ray")
-    from service_harness import REPO
-
+    backend = request.param
+    if backend == "postgresql":
+        require_pg()
+    tmp = tmp_path_factory.mktemp(f"api-ray-{backend}")
     env = ray_env(
         tmp,
         ray_head["dashboard"],
+        backend,
         CURATOR_MAX_ACTIVE_JOBS_PER_TOKEN="3",
         CURATOR_DATA_ROOTS=f"{tmp / 'data'},{REPO / 'examples'}",
         CURATOR_PIPELINES_DIR=str(REPO / "pipelines"),
     )
     write_jsonl(tmp / "data" / "in.jsonl", TINY_TEXTS)
     server = Server(env, tmp / "server.log").start()
-    server.tmp, server.data, server.gates = tmp, tmp / "data", tmp / "gates"
+    server.tmp, server.data, server.gates, server.backend = tmp, tmp / "data", tmp / "gates", backend
     yield server
     with server.client() as c:  # leave no gated job waiting on the cluster
         for status in ("pending", "running"):
             for job in c.get("/v1/jobs", params={"status": status}).json()["jobs"]:
                 c.post(f"/v1/jobs/{job['id']}/cancel")
     server.stop()
+    if backend == "postgresql":
+        drop_pg_schema(env["CURATOR_DB_SCHEMA"])
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ def browser():
     driver.quit()
 
 
+@pytest.mark.parametrize("ray_server", ["sqlite"], indirect=True)
 def test_dashboard_lists_jobs_and_draws_the_funnel(ray_server, finished_job, browser, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.by import By
@@ -67,6 +68,8 @@ def test_dashboard_lists_jobs_and_draws_the_funnel(ray_server, finished_job, bro
         assert "3 kept · 2 dropped (too_short 2)" in labels[3]
         assert float(bars[1].get_attribute("width")) < float(bars[0].get_attribute("width"))
         assert browser.find_element(By.ID, "manifest-link").is_displayed()
+        report = browser.find_element(By.ID, "report-link")
+        assert report.is_displayed() and report.get_attribute("href").endswith(f"/v1/jobs/{finished_job['id']}/report")
         shot = tmp_path / "dashboard.png"
         assert browser.save_screenshot(str(shot))
         image = Image.open(io.BytesIO(shot.read_bytes())).convert("RGB")
@@ -74,5 +77,6 @@ def test_dashboard_lists_jobs_and_draws_the_funnel(ray_server, finished_job, bro
         assert image.size[0] >= 800 and len(colors) > 20  # text, bars, badges: far from a blank page
         assert any(abs(r - 0x4C) < 8 and abs(g - 0x7B) < 8 and abs(b - 0xD9) < 8 for _, (r, g, b) in colors)
     finally:
-        with ray_server.client() as c:
+        with ray_server.client() as c:  # stopped, so that it no longer counts against the quota
             c.post(f"/v1/jobs/{running}/cancel")
+            wait_for(lambda: job_status(c, running, {"cancelled", "failed", "succeeded"}), what="cancellation")
