@@ -101,7 +101,7 @@ def _input_files_meta(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _apply_global(ds: ray.data.Dataset, stage_cls, config, name: str, index: int, spec: PipelineSpec,
                   stats) -> ray.data.Dataset:
     """Run a global stage on the live rows; already-dropped rows bypass it."""
-    ds = ds.materialize()
+    ds = _spread(ds.materialize())
     live = ds.map_batches(_live_only, batch_format="pyarrow")
     dead = ds.map_batches(_dead_only, batch_format="pyarrow")
     t0 = time.perf_counter()
@@ -115,6 +115,14 @@ def _apply_global(ds: ray.data.Dataset, stage_cls, config, name: str, index: int
                                    "chars_in": before["chars"], "chars_out": after["chars"],
                                    "drops": after["drops"], "seconds": seconds})
     return out.union(dead)
+
+
+def _spread(ds: ray.data.Dataset) -> ray.data.Dataset:
+    """A materialized dataset in at least two blocks per cluster CPU (rows split evenly), so a global
+    stage's first map (e.g. MinHash signatures) runs on every CPU even when a few input files made a few
+    large blocks."""
+    want = 2 * int(ray.cluster_resources().get("CPU", 1))
+    return ds if ds.num_blocks() >= want else ds.repartition(want).materialize()
 
 
 def _live_only(t: pa.Table) -> pa.Table:

@@ -60,6 +60,8 @@ from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
 log = logging.getLogger("curator.dedup")
 REASON = "near_duplicate"
 HELPERS = ("_vid", "_rank", "_sh", "_bkeys")
+MAX_PAIR_BLOCKS = 32  # candidate-document blocks in the driver regime's pairwise verification tasks
+SIGN_BATCH = 1024  # documents per signature batch: whole blocks make the shingle arrays slow to sort
 _SIDE, _MAP_CLUSTER, _MAP_DUP_OF = "_side", "_map_dup_cluster", "_map_dup_of"
 
 
@@ -216,12 +218,6 @@ def _sorted_by_vid(mapping: pa.Table | None) -> pa.Table:
     return mapping.take(pc.sort_indices(mapping, [("_vid", "ascending")]))
 
 
-def _verify_local(pairs: pa.Table, docs: pa.Table, threshold: float) -> pa.Table:
-    doc_rows = verify.doc_rows(docs)
-    first = verify.attach_first(pa.concat_tables([verify.pair_rows(pairs), doc_rows]))
-    return verify.verify_second(pa.concat_tables([first, doc_rows]), threshold)
-
-
 def dedup_table(table: pa.Table, cfg: FuzzyDedupConfig | None = None, seed: int = 0) -> pa.Table:
     """The whole fuzzy dedup of one in-memory table, through the same kernels as the Ray stage."""
     cfg = cfg or FuzzyDedupConfig()
@@ -231,7 +227,8 @@ def dedup_table(table: pa.Table, cfg: FuzzyDedupConfig | None = None, seed: int 
     edges = lsh.bucket_pairs(band_rows(full), cfg.anchors)
     docs = candidate_docs(full, _endpoints(edges))
     if cfg.verify:
-        edges = _verify_local(edges, docs, cfg.threshold)
+        u, v = edges.column("u").to_numpy(), edges.column("v").to_numpy()
+        edges = edges.filter(pa.array(verify.verify_blocks(docs, docs, u, v, cfg.threshold)))
     if edges.num_rows == 0:
         return apply_mapping(full, resolve.MAPPING_SCHEMA.empty_table())
     members = resolve.labelled_members(docs, components.components_local(edges, cfg.max_cc_rounds))
@@ -257,7 +254,7 @@ class FuzzyDedup(GlobalStage):
         log.info("fuzzy_dedup: threshold %.2f, %d perms, %d bands x %d rows", cfg.threshold, cfg.num_perm,
                  bands, rows)
         kwargs = {"cfg": cfg, "seed": seed, "bands": bands, "rows": rows}
-        full = ds.map_batches(sign, batch_format="pyarrow", fn_kwargs=kwargs).materialize()
+        full = ds.map_batches(sign, batch_size=SIGN_BATCH, batch_format="pyarrow", fn_kwargs=kwargs).materialize()
         pairs = map_partitions_by(full.map_batches(band_rows, batch_format="pyarrow"), "bkey", lsh.bucket_pairs,
                                   num_partitions=n, fn_kwargs={"anchors": cfg.anchors}).materialize()
         n_pairs = pairs.count()
@@ -271,7 +268,8 @@ class FuzzyDedup(GlobalStage):
     @staticmethod
     def _resolve_via_driver(full: Any, pairs: Any, cfg: FuzzyDedupConfig) -> Any:
         """Small graphs: candidate pairs, components and the removal map pass through this process (at most
-        ``local_max_pairs`` pairs); only candidate documents' shingles travel, through two shuffles."""
+        ``local_max_pairs`` pairs); only candidate documents' shingles are read, and shuffled only once,
+        to group each component's members."""
         import ray
 
         table = _collect(pairs)
@@ -279,9 +277,8 @@ class FuzzyDedup(GlobalStage):
             return ray.put(resolve.MAPPING_SCHEMA.empty_table())
         docs = full.map_batches(_with_refs, batch_format="pyarrow", fn_kwargs={
             "fn": candidate_docs, "refs": {"vids": ray.put(_endpoints(table))}}).materialize()
-        edges = _verified(pairs, docs, cfg.threshold, cfg.num_partitions) if cfg.verify else pairs
-        edges = _collect(edges)
-        if edges is None:
+        edges = _verify_by_blocks(table, docs, cfg.threshold) if cfg.verify else table
+        if edges.num_rows == 0:
             return ray.put(resolve.MAPPING_SCHEMA.empty_table())
         labels = ray.put(components.components_local(edges, cfg.max_cc_rounds))
         members = docs.map_batches(_with_refs, batch_format="pyarrow", fn_kwargs={
@@ -311,6 +308,39 @@ class FuzzyDedup(GlobalStage):
         docs_side = full.map_batches(doc_side, batch_format="pyarrow")
         maps_side = mapping.map_batches(mapping_side, batch_format="pyarrow", fn_kwargs={"schema": schema})
         return map_partitions_by(docs_side.union(maps_side), "_vid", join_mapping, num_partitions=n)
+
+
+def _verify_by_blocks(pairs: pa.Table, docs: Any, threshold: float) -> pa.Table:
+    """The pairs (u, v) with exact Jaccard >= threshold: one Ray task per pair of candidate-document blocks
+    checks the pairs whose documents lie in those two blocks (at most ``MAX_PAIR_BLOCKS`` blocks, so
+    at most 528 tasks); no shingle set is shuffled."""
+    import ray
+
+    if docs.num_blocks() > MAX_PAIR_BLOCKS:
+        docs = docs.repartition(MAX_PAIR_BLOCKS).materialize()
+    refs = docs.to_arrow_refs()
+    block_vids = ray.get([ray.remote(_vid_column).remote(r) for r in refs])
+    all_vids = np.concatenate(block_vids)
+    order = np.argsort(all_vids, kind="stable")
+    block_of = np.repeat(np.arange(len(refs)), [len(b) for b in block_vids])[order]
+    u, v = pairs.column("u").to_numpy(), pairs.column("v").to_numpy()
+    bu, bv = (block_of[lookup(all_vids[order], x)[0]] for x in (u, v))
+    swap = bu > bv  # each cell (a <= b) takes its pairs with the document of block a first
+    a, b = np.where(swap, bv, bu), np.where(swap, bu, bv)
+    first, second = np.where(swap, v, u), np.where(swap, u, v)
+    cell = a * len(refs) + b
+    by_cell = np.argsort(cell, kind="stable")
+    starts = np.flatnonzero(np.r_[True, cell[by_cell][1:] != cell[by_cell][:-1]])
+    groups = np.split(by_cell, starts[1:])
+    task = ray.remote(verify.verify_blocks)
+    masks = ray.get([task.remote(refs[a[g[0]]], refs[b[g[0]]], first[g], second[g], threshold) for g in groups])
+    keep = np.concatenate(groups)[np.concatenate(masks)] if groups else np.zeros(0, np.int64)
+    keep.sort()
+    return pa.table({"u": pa.array(u[keep], pa.int64()), "v": pa.array(v[keep], pa.int64())})
+
+
+def _vid_column(block: pa.Table) -> np.ndarray:
+    return block.column("_vid").to_numpy()
 
 
 def _verified(pairs: Any, docs: Any, threshold: float, n: int | None) -> Any:

@@ -113,3 +113,19 @@ def verify_second(table: pa.Table, threshold: float) -> pa.Table:
     u = table.column("other").to_numpy()[ok]
     v = table.column("k").to_numpy()[ok]
     return pa.table({"u": pa.array(u, pa.int64()), "v": pa.array(v, pa.int64())})
+
+
+def verify_blocks(a: pa.Table, b: pa.Table, u: np.ndarray, v: np.ndarray, threshold: float) -> np.ndarray:
+    """Mask of the pairs (u[i], v[i]) with exact Jaccard >= threshold, u's document in block ``a`` and v's in
+    block ``b`` (``_vid``, ``_sh`` columns; ``b`` may be ``a``). Every vid must be in its block."""
+    ia, ib = _rows_of(a, u), _rows_of(b, v)
+    return jaccard_rows(list_parts(a.column("_sh")), ia, list_parts(b.column("_sh")), ib) >= threshold
+
+
+def _rows_of(block: pa.Table, vids: np.ndarray) -> np.ndarray:
+    keys = block.column("_vid").to_numpy()
+    order = np.argsort(keys, kind="stable")
+    pos, found = lookup(keys[order], vids)
+    if not found.all():
+        raise ValueError("a pair names a document that is not in its block")
+    return order[pos]
