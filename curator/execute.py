@@ -1,4 +1,4 @@
-"""Ray Data glue: read tasks and stage wrappers.
+"""Ray Data glue: the input datasource (one read task per file) and stage wrappers.
 
 Dropped documents are not removed between stages: they travel on with ``drop_reason``/``drop_stage`` set
 (their text cleared unless sampled into ``rejected/``), so the writer counts every drop exactly and routes
@@ -12,10 +12,13 @@ import fnmatch
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
 
 from curator import registry
 from curator.readers import read_file
@@ -143,17 +146,36 @@ def apply_stateless(table: pa.Table, *, name: str, params: dict[str, Any], index
     return runner(table)
 
 
-def read_files(batch: pa.Table, *, inputs: list[dict[str, Any]], batch_size: int, max_doc_bytes: int,
-               stats: Any) -> Iterator[pa.Table]:
-    """Read the files named in ``batch`` (columns ``path``, ``input``) and yield core-schema tables."""
-    for path, idx in zip(batch.column("path").to_pylist(), batch.column("input").to_pylist()):
-        spec = inputs[idx]
+class InputFiles(Datasource):
+    """One Ray Data read task per input file (``path``, ``input`` index into the spec's inputs).
+
+    A map over a table of paths would not do: Ray Data fuses it with the first stage's map and bundles
+    input rows up to that stage's batch size, so every file of a small run was read in a single task.
+    """
+
+    def __init__(self, files: list[dict[str, Any]], inputs: list[dict[str, Any]], batch_size: int,
+                 max_doc_bytes: int, stats: Any) -> None:
+        self.files, self.inputs, self.batch_size = files, inputs, batch_size
+        self.max_doc_bytes, self.stats = max_doc_bytes, stats
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context: Any = None) -> list[ReadTask]:
+        return [ReadTask(partial(self.read, f["path"], f["input"]),
+                         BlockMetadata(num_rows=None, size_bytes=None, input_files=[f["path"]], exec_stats=None))
+                for f in self.files]
+
+    def read(self, path: str, index: int) -> Iterator[pa.Table]:
+        """Core-schema tables of one file; its record and skip counts go to the stats actor at the end."""
+        spec = self.inputs[index]
         rs = ReadStats(path=path)
         emitted = 0
         for table in read_file(path, format=spec.get("format"), source=spec.get("source"),
-                               batch_size=batch_size, max_doc_bytes=max_doc_bytes, stats=rs,
+                               batch_size=self.batch_size, max_doc_bytes=self.max_doc_bytes, stats=rs,
                                **spec.get("options", {})):
             emitted += len(table)
             yield table
-        if stats is not None:
-            stats.add_input.remote(max(rs.records, emitted), rs.bytes, dict(rs.skipped))
+        if self.stats is not None:
+            self.stats.add_input.remote(max(rs.records, emitted), rs.bytes, dict(rs.skipped))

@@ -158,14 +158,11 @@ def _summary(ds: ray.data.Dataset) -> dict[str, Any]:
 
 def build_dataset(spec: PipelineSpec, inputs: list[dict[str, Any]], stats) -> ray.data.Dataset:
     """The lazy Ray Data plan: one read task per input file, then each stage in order."""
-    from curator.execute import read_files
+    from curator.execute import InputFiles
 
-    ds = ray.data.from_items(inputs, override_num_blocks=max(1, len(inputs)))
-    ds = ds.map_batches(
-        partial(read_files, inputs=[i.model_dump() for i in spec.inputs], batch_size=spec.ray.batch_size,
-                max_doc_bytes=DEFAULT_MAX_DOC_BYTES, stats=stats),
-        batch_size=1, batch_format="pyarrow",
-    )
+    source = InputFiles(inputs, [i.model_dump() for i in spec.inputs], spec.ray.batch_size, DEFAULT_MAX_DOC_BYTES,
+                        stats)
+    ds = ray.data.read_datasource(source, override_num_blocks=max(1, len(inputs)))
     for index, entry in enumerate(spec.stages):
         cls = registry.get(entry.stage)
         params = entry.config.model_dump()
@@ -174,7 +171,10 @@ def build_dataset(spec: PipelineSpec, inputs: list[dict[str, Any]], stats) -> ra
         batch_size = opts.batch_size or spec.ray.batch_size
         if cls.is_global:
             ds = _apply_global(ds, cls, entry.config, entry.stage, index, spec, stats)
-        elif cls.stateful:
+        elif cls.stateful and (opts.concurrency or spec.ray.concurrency or opts.num_gpus):
+            # an explicit pool (e.g. one actor per GPU); by default a stateful stage runs like the others, in
+            # the read tasks with its model loaded once per worker process: actors would each hold a CPU for
+            # the whole run, and with as many pools as CPUs no read task could ever be scheduled
             concurrency = opts.concurrency or spec.ray.concurrency or 1
             ds = ds.map_batches(
                 StageRunner,

@@ -105,6 +105,9 @@ def _sorted_labels(t: pa.Table) -> pa.Table:
 def components_ray(edges: Any, *, num_partitions: int, max_rounds: int = 200, local_max_edges: int = 0) -> Any:
     """Connected components of a Ray Dataset of edges (u, v): a Dataset of (vid, comp).
 
+    Every node of the graph has a row; a component's root (comp = vid) may have one per block that holds
+    edges of its star.
+
     With at most ``local_max_edges`` edges (16 bytes each) the same kernels run in this process on the
     collected edge list, which saves two shuffles per round on small graphs; above it (or with 0) every
     round is distributed.
