@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, list, inspect, stream logs, cancel, and fetch a finished job's manifest and report."""
+"""/v1/jobs: submit, list, inspect, stream logs, cancel, and fetch a finished job's manifest, card and report."""
 
 from __future__ import annotations
 
@@ -222,6 +222,15 @@ def job_manifest(job: Job = Depends(get_job), svc: JobService = Depends(service)
     if path is None:
         raise HTTPException(404, f"job {job.id} has no manifest ({job.status})")
     return FileResponse(path, media_type="application/json")
+
+
+@router.get("/{job_id}/card", response_class=FileResponse, responses={404: {}, 200: {"content": {"text/markdown": {}}}})
+def job_card(job: Job = Depends(get_job), svc: JobService = Depends(service)):
+    """The finished dataset's card (Hugging Face ``README.md``: counts, splits, sources, how it was made)."""
+    path = svc.output_file(job, "README.md")
+    if path is None:
+        raise HTTPException(404, f"job {job.id} has no dataset card ({job.status})")
+    return FileResponse(path, media_type="text/markdown; charset=utf-8")
 
 
 @router.get("/{job_id}/report", response_class=FileResponse, responses={404: {}, 200: {"content": {"text/html": {}}}})

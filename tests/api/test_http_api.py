@@ -200,6 +200,7 @@ def test_submission_without_ray_fails_clearly_and_is_recorded(plain_server, data
         assert detail["progress"] is None and not detail["has_manifest"]
         assert c.get(f"/v1/jobs/{ids[0]}/manifest").status_code == 404
         assert c.get(f"/v1/jobs/{ids[0]}/report").status_code == 404
+        assert c.get(f"/v1/jobs/{ids[0]}/card").status_code == 404
         assert c.post(f"/v1/jobs/{ids[0]}/cancel").status_code == 409
         assert "never submitted" in c.get(f"/v1/jobs/{ids[0]}/logs").text
         assert c.get("/v1/jobs/jffffffffffffffff").status_code == 404

@@ -51,6 +51,9 @@ def test_job_runs_to_completion_with_progress_and_manifest(ray_server, finished_
         report = c.get(f"/v1/jobs/{job_id}/report")
         assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
         assert "<h2>Funnel</h2>" in report.text and report.text == (out / "report.html").read_text()
+        card = c.get(f"/v1/jobs/{job_id}/card")
+        assert card.status_code == 200 and card.headers["content-type"].startswith("text/markdown")
+        assert card.text == (out / "README.md").read_text() and card.text.startswith("---\n")
         logs = c.get(f"/v1/jobs/{job_id}/logs", params={"follow": "false"}).text
         assert "done: 3 kept, 2 rejected" in logs
         with c.stream("GET", f"/v1/jobs/{job_id}/logs") as r:  # streamed form, ends with the job
