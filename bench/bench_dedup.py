@@ -20,9 +20,9 @@ Accuracy (at threshold t = 0.8): a removed document is a true positive when some
 Jaccard >= t with it; a kept document is a false negative when a kept document with a smaller id has
 Jaccard >= t with it. precision = TP / removed, recall = TP / (TP + FN).
 
-Setup (once): ``python -m venv /work/venv-bench && /work/venv-bench/bin/pip install "datatrove[processing]"``
-and ``pip install psutil scipy`` in the project venv. Run: ``python bench/bench_dedup.py all`` (writes
-bench/results/dedup.md).
+Setup (once): ``python -m venv /work/venv-bench && /work/venv-bench/bin/pip install "datatrove[processing]"
+orjson spacy`` and ``pip install psutil scipy`` in the project venv. Run: ``python bench/bench_dedup.py all``
+(writes bench/results/dedup.md, then appends the signature-kernel table of ``kernels``).
 """
 
 from __future__ import annotations
@@ -158,6 +158,13 @@ def write_corpus(name: str, docs: list[tuple[str, str]], parts: int = PARTS) -> 
 
 # ---------------------------------------------------------------- systems (each runs in its own process)
 
+def _read_parquet_files(batch):
+    import pyarrow.parquet as pq
+
+    for path in batch.column("path").to_pylist():
+        yield from (pq.read_table(path).slice(k, 1024) for k in range(0, pq.read_metadata(path).num_rows, 1024))
+
+
 def run_ours(d: Path, cpus: int, params: dict) -> dict:
     t0 = time.time()
     import pyarrow as pa
@@ -169,9 +176,11 @@ def run_ours(d: Path, cpus: int, params: dict) -> dict:
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)  # the project is pip-installed
     ray.data.DataContext.get_current().enable_progress_bars = False
     t1 = time.time()
-    # even blocks, two per CPU, as the pipeline hands a global stage (Ray's Parquet reader made one block
-    # of 31k rows and one of 2k from four equal files)
-    ds = ray.data.read_parquet(str(d / "parquet")).repartition(2 * cpus)
+    # one read task per file, materialized, as the pipeline hands documents to a global stage (Ray's own
+    # Parquet reader put the four files in one task and made one block of 31k rows and one of 2k)
+    files = sorted(str(p) for p in (d / "parquet").glob("*.parquet"))
+    ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files)).map_batches(
+        _read_parquet_files, batch_size=1, batch_format="pyarrow").materialize()
     out = FuzzyDedup(**params).run(ds, seed=0)
     table = pa.concat_tables([t.select(["id", "dup_of"]) for t in ray.get(out.to_arrow_refs())])
     t2 = time.time()
@@ -297,69 +306,113 @@ def accuracy(removed: list[str], ids: list[str], truth: dict[str, list[tuple[str
             "recall": tp / (tp + fn) if tp + fn else 1.0}
 
 
+def _truth(scale: int, docs: list[tuple[str, str]]) -> dict[str, list[tuple[str, float]]]:
+    saved = WORK / f"truth-x{scale}.json"
+    if saved.exists():
+        return {k: [tuple(x) for x in v] for k, v in json.loads(saved.read_text()).items()}
+    truth = ground_truth(docs)
+    saved.write_text(json.dumps(truth))
+    return truth
+
+
 def main_all(args: argparse.Namespace) -> None:
+    """Every system on every corpus scale (medians of ``--repeat`` runs), then ours' CPU scaling."""
+    import statistics
+
     WORK.mkdir(parents=True, exist_ok=True)
     me = [sys.executable, str(Path(__file__).resolve())]
-    docs1 = make_corpus(1)
-    d1 = write_corpus("x1", docs1)
-    t = time.time()
-    truth = ground_truth(docs1)
-    print(f"corpus x1: {len(docs1)} docs, {sum(len(x) for _, x in docs1) / 1e6:.1f} MB, "
-          f"{sum(len(v) for v in truth.values()) // 2} true pairs (ground truth {time.time() - t:.0f} s)", flush=True)
-    ids = [i for i, _ in docs1]
-    rows = []
-    for label, cmd in [
-        ("ours (Ray, 2 CPUs)", [*me, "ours", str(d1), "--cpus", "2"]),
-        ("datatrove MinhashDedup (2 workers)", [BENCH_PY, str(Path(__file__).resolve()), "datatrove", str(d1),
-                                                "--workers", "2"]),
-        ("datasketch MinHashLSH (1 process)", [*me, "datasketch", str(d1)]),
-    ]:
-        r = _measure(cmd, label.split()[0], args.reuse)
-        acc = accuracy(r["removed"], ids, truth)
-        rows.append((label, r, acc))
-        print(label, {k: v for k, v in r.items() if k != "removed"}, acc, flush=True)
-    scale_rows = []
+    peer = [BENCH_PY, str(Path(__file__).resolve())]
+    corpora, rows = {}, []
     for scale in args.scales:
-        d = WORK / f"x{scale}"
-        if not (d / "parquet").exists():
-            d = write_corpus(f"x{scale}", make_corpus(scale))
-        for cpus in ([1, 2] if scale == args.cpu_scale else [2]):
-            r = _measure([*me, "ours", str(d), "--cpus", str(cpus)], f"ours-x{scale}-{cpus}", args.reuse)
-            scale_rows.append((scale, cpus, r))
-            print("scale", scale, cpus, {k: v for k, v in r.items() if k != "removed"}, flush=True)
-    write_report(rows, scale_rows, len(docs1), sum(len(x) for _, x in docs1), truth)
+        docs = make_corpus(scale)
+        d = write_corpus(f"x{scale}", docs)
+        t = time.time()
+        truth = _truth(scale, docs)
+        corpora[scale] = {"docs": len(docs), "mb": sum(len(x) for _, x in docs) / 1e6,
+                          "pairs": sum(len(v) for v in truth.values()) // 2}
+        print(f"corpus x{scale}: {corpora[scale]} (ground truth {time.time() - t:.0f} s)", flush=True)
+        ids = [i for i, _ in docs]
+        systems = [("ours", "ours (Ray, 2 CPUs)", [*me, "ours", str(d), "--cpus", "2"]),
+                   ("datatrove", "datatrove MinhashDedup (2 workers)", [*peer, "datatrove", str(d), "--workers", "2"])]
+        if scale <= args.datasketch_max_scale:
+            systems.append(("datasketch", "datasketch MinHashLSH (1 process)", [*me, "datasketch", str(d)]))
+        if scale == max(args.scales):
+            systems.append(("ours-distributed", "ours, every step distributed (`local_max_pairs: 0`)",
+                            [*me, "ours", str(d), "--cpus", "2", "--set", "local_max_pairs=0"]))
+        repeat = args.repeat if scale <= args.repeat_max_scale else 1
+        for key, label, cmd in systems:
+            runs = [_measure(cmd, f"{key}-x{scale}-{k}", args.reuse) for k in range(repeat)]
+            acc = accuracy(runs[0]["removed"], ids, truth)
+            same = all(sorted(r["removed"]) == sorted(runs[0]["removed"]) for r in runs)
+            row = {"scale": scale, "key": key, "label": label, "runs": len(runs), "same": same, **acc,
+                   "wall_s": statistics.median(r["wall_s"] for r in runs),
+                   "wall_min": min(r["wall_s"] for r in runs), "wall_max": max(r["wall_s"] for r in runs),
+                   "rss_mb": statistics.median(r["peak_rss_mb"] for r in runs), "docs": runs[0]["docs"],
+                   "steps": runs[0].get("step_s")}
+            rows.append(row)
+            print({k: v for k, v in row.items()}, flush=True)
+    cpu_rows = []
+    d = WORK / f"x{args.cpu_scale}"
+    for cpus in (1, 2):
+        runs = [_measure([*me, "ours", str(d), "--cpus", str(cpus)], f"ours-x{args.cpu_scale}-cpu{cpus}-{k}",
+                         args.reuse) for k in range(args.repeat)]
+        cpu_rows.append((cpus, statistics.median(r["wall_s"] for r in runs), runs[0]["docs"]))
+        print("cpus", cpu_rows[-1], flush=True)
+    write_report(corpora, rows, cpu_rows, args)
 
 
-def write_report(rows, scale_rows, n_docs, n_bytes, truth) -> None:
-    pairs = sum(len(v) for v in truth.values()) // 2
+def _machine() -> str:
+    import platform
+
+    load = os.getloadavg()
+    return (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
+            f"{platform.python_version()}, load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
+
+
+def write_report(corpora: dict, rows: list[dict], cpu_rows: list, args: argparse.Namespace) -> None:
     lines = [
         "## Fuzzy dedup (bench/bench_dedup.py)", "",
-        "Command: `python bench/bench_dedup.py all` on the 2-core shared VM (other sessions were running "
-        "tests and benchmarks on the same 2 cores, so wall times are noisy; all systems ran back to back "
-        "in the same run).", "",
-        f"Corpus x1: {n_docs} documents, {n_bytes / 1e6:.1f} MB: Debian license/copyright texts plus planted "
-        f"near-duplicates (edits, insertions, shuffled paragraphs, truncations, shared boilerplate). Ground "
-        f"truth: exact word-5-gram Jaccard of all pairs; {pairs} pairs at J >= {THRESHOLD}.", "",
-        "Precision: removed docs that have a kept doc at J >= 0.8. Recall: TP / (TP + kept docs that have a "
-        "smaller-id kept doc at J >= 0.8). Peak RSS: summed RSS of the process tree (Ray: driver, raylet, "
-        "GCS and workers).", "",
-        "| system | wall s | docs/s | peak RSS MB | removed | precision | recall |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"Command: `python bench/bench_dedup.py all --scales {' '.join(map(str, args.scales))} --repeat "
+        f"{args.repeat}`. Machine: {_machine()}. All systems ran back to back in the same run, each as its "
+        f"own process tree on the same files; wall times are medians of {args.repeat} runs (corpora up to "
+        f"x{args.repeat_max_scale}; larger ones once).", "",
+        "Corpus: the license and copyright texts Debian installs (/usr/share/common-licenses, "
+        "/usr/share/doc/*/copyright: many real near-copies) plus planted near-duplicates (word edits, "
+        "insertions, shuffled paragraphs, truncations, pages sharing a boilerplate block); xN has N times the "
+        "planted families and N copies of the real texts, in 4 Parquet files (ours) and the same 4 as JSONL "
+        "(datatrove). Ground truth: exact word-5-gram Jaccard of every pair (Python sets and a sparse "
+        "matrix product, independent of our code).", "",
+        "| corpus | docs | MB | true pairs at J >= 0.8 |", "| --- | ---: | ---: | ---: |",
     ]
-    for label, r, acc in rows:
-        lines.append(f"| {label} | {r['wall_s']:.1f} | {r['docs'] / r['wall_s']:.0f} | {r['peak_rss_mb']:.0f} | "
-                     f"{acc['removed']} | {acc['precision']:.4f} | {acc['recall']:.4f} |")
-    base = {label.split()[0]: r for label, r, _ in rows}
-    if "ours" in base and "datatrove" in base:
-        lines += ["", f"Wall-time ratio datatrove / ours: {base['datatrove']['wall_s'] / base['ours']['wall_s']:.2f}x"
-                  f" (datatrove steps s: {', '.join(f'{s:.1f}' for s in base['datatrove'].get('step_s', []))}; "
-                  f"ours excludes Ray start-up of {base['ours'].get('startup_s', 0):.1f} s)."]
-    lines += ["", "Scaling of ours (same generator, more planted families and repeated real texts):", "",
-              "| corpus | docs | Ray CPUs | wall s | docs/s | peak RSS MB |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for scale, cpus, r in scale_rows:
-        lines.append(f"| x{scale} | {r['docs']} | {cpus} | {r['wall_s']:.1f} | {r['docs'] / r['wall_s']:.0f} | "
-                     f"{r['peak_rss_mb']:.0f} |")
+    for scale, c in corpora.items():
+        lines.append(f"| x{scale} | {c['docs']} | {c['mb']:.1f} | {c['pairs']} |")
+    lines += [
+        "", "Precision: removed documents that have a kept document at J >= 0.8. Recall: TP / (TP + kept "
+        "documents that have a kept document with a smaller id at J >= 0.8). Wall: from reading the input to "
+        "the result in the driver (ours excludes `ray.init`, but includes Ray worker start-up). Peak RSS: "
+        "summed RSS of the whole process tree (Ray: driver, raylet, GCS, workers; it counts shared "
+        "object-store pages once per process that maps them).", "",
+        "| corpus | system | wall s (min-max) | docs/s | speed-up vs datatrove | peak RSS MB | removed | "
+        "precision | recall |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    base = {r["scale"]: r["wall_s"] for r in rows if r["key"] == "datatrove"}
+    for r in rows:
+        speed = f"{base[r['scale']] / r['wall_s']:.1f}x" if r["scale"] in base else ""
+        lines.append(f"| x{r['scale']} | {r['label']} | {r['wall_s']:.1f} ({r['wall_min']:.1f}-{r['wall_max']:.1f})"
+                     f" | {r['docs'] / r['wall_s']:.0f} | {speed} | {r['rss_mb']:.0f} | {r['removed']} | "
+                     f"{r['precision']:.4f} | {r['recall']:.4f} |")
+    steps = [r for r in rows if r["key"] == "datatrove" and r["steps"]]
+    if steps:
+        lines += ["", "datatrove's steps (signature, buckets, cluster, filter), seconds of the first run: " +
+                  "; ".join(f"x{r['scale']} " + ", ".join(f"{x:.1f}" for x in r["steps"]) for r in steps) + "."]
+    if not all(r["same"] for r in rows):
+        lines += ["", "Runs of one system removed different documents: " +
+                  ", ".join(f"{r['key']} x{r['scale']}" for r in rows if not r["same"])]
+    lines += ["", f"Ray CPUs, ours on x{args.cpu_scale} (`ray.init(num_cpus=N)`, median of {args.repeat}):", "",
+              "| Ray CPUs | wall s | docs/s | scaling |", "| ---: | ---: | ---: | ---: |"]
+    for cpus, wall, n in cpu_rows:
+        lines.append(f"| {cpus} | {wall:.1f} | {n / wall:.0f} | {cpu_rows[0][1] / wall:.2f}x |")
     out = REPO / "bench" / "results" / "dedup.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
@@ -373,13 +426,13 @@ def kernels() -> None:
     from datasketch import MinHash
 
     sys.path.insert(0, str(REPO))
-    from curator.dedup.fuzzy import FuzzyDedupConfig, sign
+    from curator.dedup.fuzzy import SIGN_BATCH, FuzzyDedupConfig, sign
 
     t = pq.read_table(WORK / "x1" / "parquet")
     cfg = FuzzyDedupConfig()
     bands, rows = cfg.band_shape()
     s = time.process_time()
-    for b in t.to_batches(max_chunksize=512):
+    for b in t.to_batches(max_chunksize=SIGN_BATCH):
         sign(pa.Table.from_batches([b]), cfg, 0, bands, rows)
     ours = t.num_rows / (time.process_time() - s)
     s = time.process_time()
@@ -388,11 +441,11 @@ def kernels() -> None:
         m = MinHash(num_perm=128, seed=1)
         m.update_batch([" ".join(w[k: k + NGRAM]).encode() for k in range(max(len(w) - NGRAM + 1, 1))])
     ds = t.num_rows / (time.process_time() - s)
-    lines = ["", "Signature step alone, docs per CPU-second on the x1 corpus (CPU time, so less sensitive "
-             "to the shared machine's load):", "", "| signature step | docs/CPU-s | ratio to ours |",
+    lines = ["", "Signature step alone, docs per CPU-second on the x1 corpus (CPU time of one process, so "
+             "less sensitive to the machine's load):", "", "| signature step | docs/CPU-s | ratio to ours |",
              "| --- | ---: | ---: |", f"| ours (`fuzzy.sign`: shingles, 128 perms, band keys) | {ours:.0f} | 1.00 |",
              f"| datasketch MinHash.update_batch per doc (128 perms) | {ds:.0f} | {ds / ours:.3f} |"]
-    dt = WORK / "result-datatrove.json"
+    dt = WORK / "measured-datatrove-x1-0.json"
     if dt.exists():
         r = json.loads(dt.read_text())
         per = r["docs"] / (r["step_s"][0] * 2)
@@ -410,6 +463,9 @@ def main() -> None:
     sub.add_parser("kernels")
     a = sub.add_parser("all")
     a.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
+    a.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
+    a.add_argument("--repeat-max-scale", type=int, default=4, help="larger corpora are measured once")
+    a.add_argument("--datasketch-max-scale", type=int, default=1, help="datasketch is one slow process")
     a.add_argument("--cpu-scale", type=int, default=4, help="corpus scale timed at 1 and 2 Ray CPUs")
     a.add_argument("--reuse", action="store_true", help="read back measurements saved by an earlier run")
     for name in ("ours", "datasketch", "datatrove"):
@@ -422,7 +478,8 @@ def main() -> None:
                        help="a fuzzy_dedup parameter (ours only), e.g. --set local_max_pairs=0")
     args = ap.parse_args()
     if args.cmd == "all":
-        return main_all(args)
+        main_all(args)
+        return kernels()
     if args.cmd == "kernels":
         return kernels()
     if args.cmd == "ours":
