@@ -86,8 +86,9 @@ def merge(out: pa.Table, dead: pa.Table | None) -> pa.Table:
 
 
 class StageRunner:
-    """Runs one map stage on a batch. Used as a Ray actor class for stateful stages (the model loads once
-    in ``__init__``) and, through ``apply_stateless``, as a cached per-process object for the others."""
+    """Runs one map stage on a batch. Through ``apply_stage`` it is a cached per-process object (a stateful
+    stage's model loads once per worker process, never per batch); as a Ray actor class it serves the pools
+    a spec asks for with ``concurrency`` or ``num_gpus``."""
 
     def __init__(self, name: str, params: dict[str, Any], index: int, stats: Any,
                  rejected_sample: float, seed: int, sources: list[str] | None = None) -> None:
@@ -137,7 +138,7 @@ class StageRunner:
 _RUNNERS: dict[tuple, StageRunner] = {}
 
 
-def apply_stateless(table: pa.Table, *, name: str, params: dict[str, Any], index: int, stats: Any,
+def apply_stage(table: pa.Table, *, name: str, params: dict[str, Any], index: int, stats: Any,
                     rejected_sample: float, seed: int, sources: list[str] | None = None) -> pa.Table:
     key = (name, index, repr(sorted(params.items())), id(stats), repr(sources))
     runner = _RUNNERS.get(key)

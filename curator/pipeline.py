@@ -27,7 +27,7 @@ import ray
 
 from curator import __version__, registry
 from curator.card import dataset_summary, write_card
-from curator.execute import StageRunner, apply_stateless, split_live, tag_drops
+from curator.execute import StageRunner, apply_stage, split_live, tag_drops
 from curator.readers import DEFAULT_MAX_DOC_BYTES, expand_inputs
 from curator.report import write_report
 from curator.schema import DROP_REASON
@@ -186,7 +186,7 @@ def build_dataset(spec: PipelineSpec, inputs: list[dict[str, Any]], stats) -> ra
             )
         else:
             ds = ds.map_batches(
-                partial(apply_stateless, name=entry.stage, params=params, index=index, stats=stats,
+                partial(apply_stage, name=entry.stage, params=params, index=index, stats=stats,
                         rejected_sample=spec.output.rejected_sample, seed=spec.seed, sources=entry.sources),
                 batch_size=batch_size, batch_format="pyarrow", **remote_args,
             )

@@ -60,7 +60,7 @@ class InputSpec(_Model):
 
 
 class StageRayOptions(_Model):
-    concurrency: int | None = Field(None, ge=1, description="actor pool size / max parallel tasks")
+    concurrency: int | None = Field(None, ge=1, description="run a stateful stage in an actor pool of this size")
     num_cpus: float | None = Field(None, gt=0)
     num_gpus: float | None = Field(None, ge=0)
     batch_size: int | None = Field(None, ge=1)
@@ -102,7 +102,7 @@ class RaySpec(_Model):
     address: str | None = Field(None, description="cluster address; RAY_ADDRESS or a local cluster if unset")
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster")
     batch_size: int = Field(256, ge=1, description="documents per batch handed to a stage")
-    concurrency: int | None = Field(None, ge=1, description="default actor pool size of stateful stages")
+    concurrency: int | None = Field(None, ge=1, description="run stateful stages in actor pools of this size")
 
 
 class PipelineSpec(_Model):
