@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,17 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from curator.ray_head import PrivateRayHead, free_port  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789abcdef"
 # a private loopback cluster, like the tests': no Ray token auth (Ray >= 2.5x turns it on for new local
 # clusters once ~/.ray/auth_token exists), so the service, the poller and the peer endpoint see the same
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the load generator (runs in its own process) ---------------------------------------------------
@@ -140,64 +134,6 @@ def _wait_http(url: str, timeout: float = 120) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
-class RayHead:
-    """A private local Ray head: ``ray start --head --block`` in its own session, every port its own, so
-    that stopping it stops exactly this cluster (never ``ray stop``, which stops every Ray on the machine)."""
-
-    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
-        ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
-        self.tmp = tmp
-        self.dashboard = f"http://127.0.0.1:{_free_port()}"
-        env = dict(env, RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")  # no 30 s node drain on SIGTERM
-        cmd = [ray_bin, "start", "--head", f"--port={_free_port()}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
-               f"--dashboard-port={self.dashboard.rsplit(':', 1)[1]}", f"--temp-dir={tmp}",
-               "--include-dashboard=true", "--disable-usage-stats", "--block"]
-        for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
-                     "metrics-export-port", "ray-client-server-port"):
-            cmd.append(f"--{flag}={_free_port()}")
-        self.log = open(tmp / "ray-start.log", "wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        """The dashboard answers before the head's job agent has registered ("No available agent to submit
-        job"): submit no-op jobs until one is accepted and has finished."""
-        from ray.job_submission import JobStatus, JobSubmissionClient
-
-        _wait_http(self.dashboard + "/api/version", timeout=timeout)
-        deadline = time.time() + timeout
-        client = JobSubmissionClient(self.dashboard)
-        while True:
-            try:
-                job = client.submit_job(entrypoint="true")
-                break
-            except RuntimeError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(1)
-        while client.get_job_status(job) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
-            if time.time() > deadline:
-                raise SystemExit("the Ray head's warm-up job did not finish")
-            time.sleep(0.5)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # ray start stops its own processes, in order
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        for pid_dir in Path("/proc").glob("[0-9]*"):  # workers that left the group hold files in tmp
-            with contextlib.suppress(OSError, ValueError):
-                if int(pid_dir.name) != os.getpid() and any(
-                    os.readlink(fd).startswith(str(self.tmp)) for fd in (pid_dir / "fd").iterdir()
-                ):
-                    os.kill(int(pid_dir.name), signal.SIGKILL)
-        self.log.close()
-
-
 def _progressing(base: str, job_id: str, headers: dict[str, str], timeout: float = 300) -> dict:
     """Wait until the job runs and its pipeline has handed documents to a stage (past the driver's start)."""
     import httpx
@@ -256,7 +192,7 @@ def run(args) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CURATOR_") and k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     load = os.getloadavg()
-    head = RayHead(tmp, env)
+    head = PrivateRayHead(tmp, num_cpus=2, env=env)
     server = None
     attempts = []
     try:
@@ -271,7 +207,7 @@ def run(args) -> str:
                 "CURATOR_JOB_ENV": json.dumps({"PYTHONPATH": str(REPO)}),
             }
         )
-        api_port = _free_port()
+        api_port = free_port()
         log = open(tmp / "server.log", "wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(api_port),

@@ -162,7 +162,8 @@ def _read_parquet_files(batch):
     import pyarrow.parquet as pq
 
     for path in batch.column("path").to_pylist():
-        yield from (pq.read_table(path).slice(k, 1024) for k in range(0, pq.read_metadata(path).num_rows, 1024))
+        table = pq.read_table(path)
+        yield from (table.slice(k, 1024) for k in range(0, table.num_rows, 1024))
 
 
 def run_ours(d: Path, cpus: int, params: dict) -> dict:
@@ -172,8 +173,10 @@ def run_ours(d: Path, cpus: int, params: dict) -> dict:
 
     sys.path.insert(0, str(REPO))
     from curator.dedup.fuzzy import FuzzyDedup
+    from curator.pipeline import configure_data_context
 
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)  # the project is pip-installed
+    configure_data_context()  # the pipeline's Ray Data settings
     ray.data.DataContext.get_current().enable_progress_bars = False
     t1 = time.time()
     # one read task per file, materialized, as the pipeline hands documents to a global stage (Ray's own

@@ -65,6 +65,15 @@ def init_ray(spec: PipelineSpec) -> None:
         ray.init(num_cpus=spec.ray.num_cpus, include_dashboard=False, **kwargs)
 
 
+def configure_data_context() -> None:
+    """Ray Data settings of every run: deterministic output order, and no per-operator CPU reservation
+    (it kept half the CPUs of a small node idle: four 1.2 CPU-s map tasks took 3.7 s on 2 CPUs with it,
+    2.65 s without)."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.op_resource_reservation_enabled = False
+
+
 def _package_versions() -> dict[str, str]:
     versions = {"curator": __version__, "python": platform.python_version()}
     for name in VERSIONED_PACKAGES:
@@ -224,8 +233,7 @@ def run_pipeline(spec: PipelineSpec) -> RunResult:
 
     inputs = _collect_inputs(spec)
     init_ray(spec)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # deterministic output order
+    configure_data_context()
 
     stats = ray.remote(RunStats).options(num_cpus=0).remote(
         spec.name, [s.stage for s in spec.stages], len(inputs))
