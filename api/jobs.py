@@ -110,6 +110,32 @@ def progress_of(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class DetailCache:
+    """A job's serialized detail answer, reused for ``ttl`` seconds (many clients poll one running job); an
+    entry is dropped as soon as this service changes the job."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._data: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, job_id: str) -> bytes | None:
+        hit = self._data.get(job_id)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    def put(self, job_id: str, body: bytes) -> None:
+        if self.ttl > 0:
+            with self._lock:
+                if len(self._data) > 1024:  # pollers of many jobs: forget the expired ones
+                    now = time.monotonic()
+                    self._data = {k: v for k, v in self._data.items() if v[0] > now}
+                self._data[job_id] = (time.monotonic() + self.ttl, body)
+
+    def drop(self, job_id: str) -> None:
+        with self._lock:
+            self._data.pop(job_id, None)
+
+
 class JobService:
     def __init__(self, settings: Settings, store: Store, ray: RayJobs, metrics=None) -> None:
         self.settings = settings
@@ -117,8 +143,14 @@ class JobService:
         self.ray = ray
         self.metrics = metrics
         self.stats_cache = StatsCache()
+        self.details = DetailCache(settings.detail_cache_s)
         self.jobs_dir = (settings.state_dir / "jobs").resolve()
         self._refresh_lock = threading.Lock()
+
+    def _update(self, job_id: str, **fields: Any) -> Job | None:
+        job = self.store.update(job_id, **fields)
+        self.details.drop(job_id)
+        return job
 
     # -- submission ------------------------------------------------------------------------------------
     def _replay(self, owner: str, key: str | None, body_sha: str) -> Submitted | None:
@@ -129,7 +161,7 @@ class JobService:
             return None
         if job.status == "failed" and job.submitted_at is None:
             # Ray never got it (the client saw a 503): a retry with the same key tries again
-            self.store.update(job.id, idempotency_key=None)
+            self._update(job.id, idempotency_key=None)
             return None
         if job.body_sha256 != body_sha:
             raise ServiceError(409, "Idempotency-Key was already used with a different request body")
@@ -237,11 +269,11 @@ class JobService:
         except RuntimeError as exc:
             if "already exists" not in str(exc):  # else: an earlier attempt reached Ray; it is submitted
                 self._fail_submission(job, exc)
-        self.store.update(job.id, submitted_at=time.time())
+        self._update(job.id, submitted_at=time.time())
         self._count(job.kind, "submitted")
 
     def _fail_submission(self, job: Job, exc: Exception) -> None:
-        self.store.update(job.id, status="failed", finished_at=time.time(), message=f"submission to Ray failed: {exc}")
+        self._update(job.id, status="failed", finished_at=time.time(), message=f"submission to Ray failed: {exc}")
         self._count(job.kind, "error")
         raise ServiceError(503, f"could not submit to Ray: {exc}") from None
 
@@ -277,14 +309,14 @@ class JobService:
         if job.submitted_at is None:
             log.info("job %s was stored but never submitted; submitting it now", job.id)
             if job.cancel_requested:
-                self.store.update(job.id, status="cancelled", finished_at=time.time(), message="cancelled")
+                self._update(job.id, status="cancelled", finished_at=time.time(), message="cancelled")
                 return 1
             try:
                 self._launch(job)
             except ServiceError:
                 pass
             return 1
-        self.store.update(
+        self._update(
             job.id,
             status="failed",
             finished_at=time.time(),
@@ -308,7 +340,7 @@ class JobService:
             if job.kind == "curation":
                 fields["final_stats"] = self.stats_cache.read(job.out_dir)
         if fields:
-            self.store.update(job.id, **fields)
+            self._update(job.id, **fields)
             return 1
         return 0
 
@@ -325,7 +357,7 @@ class JobService:
             raise ServiceError(409, f"job {job.id} already {job.status}")
         if job.submitted_at is None:
             return (
-                self.store.update(
+                self._update(
                     job.id,
                     status="cancelled",
                     cancel_requested=True,
@@ -334,7 +366,7 @@ class JobService:
                 )
                 or job
             )
-        self.store.update(job.id, cancel_requested=True)
+        self._update(job.id, cancel_requested=True)
         try:
             self.ray.stop(job.submission_id)
         except KeyError:

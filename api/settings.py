@@ -50,6 +50,8 @@ class Settings(BaseSettings):
         default_factory=dict, description="JSON object of env vars for submitted jobs' runtime_env"
     )
     poll_interval_s: float = Field(2.0, gt=0, description="how often job states are refreshed from Ray")
+    detail_cache_s: float = Field(
+        1.0, ge=0, description="how long one job's GET /v1/jobs/{id} answer is reused by pollers (0: never)")
     host: str = Field("127.0.0.1", description="`curator serve` bind address")
     port: int = Field(8000, ge=0, le=65535, description="`curator serve` port")
 

@@ -192,7 +192,7 @@ def run(args) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CURATOR_") and k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     load = os.getloadavg()
-    head = PrivateRayHead(tmp, num_cpus=2, env=env)
+    head = PrivateRayHead(tmp, num_cpus=args.ray_cpus, env=env)
     server = None
     attempts = []
     try:
@@ -258,11 +258,11 @@ def _section(args, attempts: list[dict], load: tuple[float, float, float]) -> st
             "## Job service: status polling under load",
             "",
             f"`flock /tmp/ray-tests.lock python bench/bench_api.py --rate {args.rate:g} --duration {args.duration:g} "
-            f"--docs {args.docs}`",
+            f"--docs {args.docs} --ray-cpus {args.ray_cpus}`",
             "",
             f"Machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load average "
             f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min) before the run, Python "
-            f"{platform.python_version()}. One local Ray head (2 CPUs) runs a real `curator run` job "
+            f"{platform.python_version()}. One local Ray head ({args.ray_cpus} CPUs) runs a real `curator run` job "
             f"(min_length + pii over {last['docs']} generated JSONL docs) while a second process sends GET "
             f"requests open-loop at the target rate (aiohttp, keep-alive, at most 64 connections). Our endpoint: "
             f"`GET /v1/jobs/{{id}}` (auth, SQLite store read, live per-stage progress from stats.json). Peer, "
@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", type=int, default=400_000, help="documents of the job (it must outlast both windows)")
     p.add_argument("--attempts", type=int, default=3, help="tries, each with 4x the documents, until it does")
     p.add_argument("--out", help="write the Markdown section here (e.g. bench/results/api.md)")
+    p.add_argument("--ray-cpus", type=int, default=2, help="CPUs the Ray head offers the job")
     args = p.parse_args(argv)
     section = run(args)
     print(section)

@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -159,8 +159,18 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobDetail, responses={404: {}})
 async def get_job_detail(job_id: str, svc: JobService = Depends(service)):
     """Status, timestamps and live per-stage progress (docs in/out, drops per reason, throughput)."""
-    # the polled route: store read and file checks in one worker-thread hop
-    return await run_in_threadpool(_detail, svc, job_id)
+    # the polled route: an answer cached for a second (``detail_cache_s``) serves every poller; otherwise the
+    # store read, file checks and serialization take one worker-thread hop
+    body = svc.details.get(job_id)
+    if body is None:
+        body = await run_in_threadpool(_detail_json, svc, job_id)
+    return Response(body, media_type="application/json")
+
+
+def _detail_json(svc: JobService, job_id: str) -> bytes:
+    body = JobDetail.model_validate(_detail(svc, job_id)).model_dump_json().encode()
+    svc.details.put(job_id, body)
+    return body
 
 
 def _detail(svc: JobService, job_id: str) -> dict:

@@ -136,3 +136,32 @@ def test_progress_comes_from_this_runs_stats(svc, tmp_path):
     svc.refresh()
     (out / "stats.json").write_text(json.dumps({**stats, "started_at": job.created_at + 99, "stages": []}))
     assert svc.progress(svc.store.get(job.id))["stages"][0]["docs_in"] == 150
+
+
+def test_polled_detail_is_reused_until_it_expires_or_the_service_changes_the_job(svc, tmp_path):
+    """Pollers share one serialized answer for ``detail_cache_s``; a change made by the service (here a
+    cancel) drops it at once, and an expired answer is rebuilt from the store and stats.json."""
+    from api.routers.jobs import _detail_json
+
+    out = tmp_path / "out"
+    job = stored(svc, out=str(out))
+    svc.store.update(job.id, submitted_at=time.time())
+    svc.ray.set(job.submission_id, "RUNNING")
+    svc.refresh()
+    stats = {"status": "running", "started_at": job.created_at + 1, "updated_at": job.created_at + 2,
+             "inputs": {"records": 10}, "stages": [{"index": 0, "name": "min_length", "docs_in": 10}]}
+    write_json_atomic(out / "stats.json", stats)
+    first = _detail_json(svc, job.id)
+    assert json.loads(first)["progress"]["stages"][0]["docs_in"] == 10 and svc.details.get(job.id) == first
+    stats["stages"][0]["docs_in"] = 25
+    time.sleep(0.01)
+    write_json_atomic(out / "stats.json", stats)
+    assert svc.details.get(job.id) == first  # within the TTL every poller gets the same answer
+    svc.cancel(svc.store.get(job.id))
+    assert svc.details.get(job.id) is None  # the service changed the job: nothing stale is served
+    fresh = json.loads(_detail_json(svc, job.id))
+    assert fresh["cancel_requested"] and fresh["progress"]["stages"][0]["docs_in"] == 25
+    svc.details.ttl = 0.05
+    _detail_json(svc, job.id)
+    time.sleep(0.06)
+    assert svc.details.get(job.id) is None  # expired
