@@ -376,7 +376,7 @@ def write_report(corpora: dict, rows: list[dict], cpu_rows: list, args: argparse
     lines = [
         "## Fuzzy dedup (bench/bench_dedup.py)", "",
         f"Command: `python bench/bench_dedup.py all --scales {' '.join(map(str, args.scales))} --repeat "
-        f"{args.repeat}`. Machine: {_machine()}. All systems ran back to back in the same run, each as its "
+        f"{args.repeat} --cpu-scale {args.cpu_scale}`. Machine: {_machine()}. All systems ran back to back in the same run, each as its "
         f"own process tree on the same files; wall times are medians of {args.repeat} runs (corpora up to "
         f"x{args.repeat_max_scale}; larger ones once).", "",
         "Corpus: the license and copyright texts Debian installs (/usr/share/common-licenses, "
