@@ -376,9 +376,9 @@ def write_report(corpora: dict, rows: list[dict], cpu_rows: list, args: argparse
     lines = [
         "## Fuzzy dedup (bench/bench_dedup.py)", "",
         f"Command: `python bench/bench_dedup.py all --scales {' '.join(map(str, args.scales))} --repeat "
-        f"{args.repeat} --cpu-scale {args.cpu_scale}`. Machine: {_machine()}. All systems ran back to back in the same run, each as its "
-        f"own process tree on the same files; wall times are medians of {args.repeat} runs (corpora up to "
-        f"x{args.repeat_max_scale}; larger ones once).", "",
+        f"{args.repeat} --cpu-scale {args.cpu_scale}`. Machine: {_machine()}. All systems ran back to back in "
+        f"the same run, each as its own process tree on the same files; wall times are medians of "
+        f"{args.repeat} runs (corpora up to x{args.repeat_max_scale}; larger ones once).", "",
         "Corpus: the license and copyright texts Debian installs (/usr/share/common-licenses, "
         "/usr/share/doc/*/copyright: many real near-copies) plus planted near-duplicates (word edits, "
         "insertions, shuffled paragraphs, truncations, pages sharing a boilerplate block); xN has N times the "
