@@ -8,21 +8,22 @@ Data shuffle (``curator.dedup.shuffle``), so no process ever holds all signature
    upstream stages run only once;
 2. buckets: band rows (key, doc) shuffled on the key; in each bucket the ``anchors`` smallest members
    pair with every other member (candidate pairs);
-3. verification (``verify``, on by default): each candidate pair meets both shingle sets through two
-   keyed shuffles and stays only if its exact Jaccard >= ``threshold`` (LSH false positives removed);
+3. verification (``verify``, on by default): each candidate pair meets both shingle sets and stays only
+   if its exact Jaccard >= ``threshold`` (LSH false positives removed);
 4. connected components of the remaining pairs (alternating large/small star, ``components``);
 5. resolution per component (``resolve``): rank by the keep policy, keep the best; with verification,
    a member is removed only as a duplicate (Jaccard >= threshold) of a kept member, else kept as well;
 6. the resolution (dup_cluster, dup_of) is joined back onto the documents by vid.
 
 How steps 3-6 move data depends on the graph's size. With at most ``local_max_pairs`` candidate pairs
-(16 bytes each) the pairs come to the driver: only the candidate documents' shingles enter the two
-verification shuffles, components are computed in the driver, labels and the final removal map (one row
-per clustered document) are broadcast through Ray's object store, and the documents themselves are
-never shuffled. Above it, every step is a distributed shuffle (all documents' shingles in verification,
-components by rounds of star contractions on Ray, the removal map joined onto the documents by a
-keyed shuffle), so memory per process stays bounded however large the corpus and its graph. Both
-regimes give identical output.
+(16 bytes each) the pairs come to the driver: only the candidate documents are kept for the later steps,
+each pair is checked by one Ray task per pair of candidate blocks (no shingle shuffle), components are
+computed in the driver, labels and the final removal map (one row per clustered document) are broadcast
+through Ray's object store, and the documents themselves are never shuffled. Above it, every step is a
+distributed shuffle (all documents' shingles in verification, through two keyed shuffles; components by
+rounds of star contractions on Ray; the removal map joined onto the documents by a keyed shuffle), so
+memory per process stays bounded however large the corpus and its graph. Both regimes give identical
+output.
 
 Bands x rows come from the threshold and the false-positive / false-negative weights (datasketch's
 criterion), unless ``bands`` and ``rows`` are given. The defaults weigh false negatives heavily because
