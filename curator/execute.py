@@ -139,7 +139,7 @@ _RUNNERS: dict[tuple, StageRunner] = {}
 
 
 def apply_stage(table: pa.Table, *, name: str, params: dict[str, Any], index: int, stats: Any,
-                    rejected_sample: float, seed: int, sources: list[str] | None = None) -> pa.Table:
+                rejected_sample: float, seed: int, sources: list[str] | None = None) -> pa.Table:
     key = (name, index, repr(sorted(params.items())), id(stats), repr(sources))
     runner = _RUNNERS.get(key)
     if runner is None:

@@ -114,13 +114,12 @@ def components_ray(edges: Any, *, num_partitions: int, max_rounds: int = 200, lo
     """
     import ray
 
-    from curator.dedup.shuffle import map_partitions_by
+    from curator.dedup.shuffle import collect, map_partitions_by
 
     if local_max_edges and edges.count() <= local_max_edges:
-        tables = ray.get(edges.to_arrow_refs())
-        table = pa.concat_tables([t.select(["u", "v"]) for t in tables]) if tables else None
-        if table is not None and table.num_rows:
-            return ray.data.from_arrow(components_local(table, max_rounds))
+        table = collect(edges)
+        if table is not None:
+            return ray.data.from_arrow(components_local(table.select(["u", "v"]), max_rounds))
 
     cur = map_partitions_by(
         edges.map_batches(_canonical_block, batch_format="pyarrow"), "u", _canonical_block,

@@ -54,7 +54,7 @@ from curator.dedup import components, lsh, resolve, verify
 from curator.dedup.keep import KeepPolicy, rank_sort_keys
 from curator.dedup.lookup import lookup
 from curator.dedup.minhash import shingle_sets, signatures
-from curator.dedup.shuffle import map_partitions_by
+from curator.dedup.shuffle import collect, map_partitions_by
 from curator.dedup.text import utf8_views
 from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
 
@@ -206,13 +206,6 @@ def _with_refs(table: pa.Table, fn: Callable[..., pa.Table], refs: dict[str, Any
     return fn(table, **{k: ray.get(r) for k, r in refs.items()}, **kwargs)
 
 
-def _collect(ds: Any) -> pa.Table | None:
-    import ray
-
-    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
-    return pa.concat_tables(tables) if tables else None
-
-
 def _sorted_by_vid(mapping: pa.Table | None) -> pa.Table:
     if mapping is None:
         return resolve.MAPPING_SCHEMA.empty_table()
@@ -273,7 +266,7 @@ class FuzzyDedup(GlobalStage):
         to group each component's members."""
         import ray
 
-        table = _collect(pairs)
+        table = collect(pairs)
         if table is None:
             return ray.put(resolve.MAPPING_SCHEMA.empty_table())
         docs = full.map_batches(_with_refs, batch_format="pyarrow", fn_kwargs={
@@ -286,7 +279,7 @@ class FuzzyDedup(GlobalStage):
             "fn": resolve.labelled_members, "refs": {"labels": labels}})
         mapping = map_partitions_by(members, "comp", resolve.resolve_components, num_partitions=cfg.num_partitions,
                                     fn_kwargs={"threshold": cfg.threshold, "verify": cfg.verify})
-        return ray.put(_sorted_by_vid(_collect(mapping)))
+        return ray.put(_sorted_by_vid(collect(mapping)))
 
     @staticmethod
     def _resolve_distributed(full: Any, pairs: Any, cfg: FuzzyDedupConfig) -> Any:

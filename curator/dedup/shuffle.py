@@ -43,3 +43,11 @@ def map_partitions_by(
     """Shuffle ``ds`` so each key value lives in exactly one block, then apply ``fn`` to every block."""
     shuffled = partition_by(ds, key, num_partitions)
     return shuffled.map_batches(fn, batch_size=None, batch_format="pyarrow", fn_kwargs=fn_kwargs or {})
+
+
+def collect(ds: Any) -> pa.Table | None:
+    """All rows of a (small) dataset as one table in this process; None when it has none."""
+    import ray
+
+    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
+    return pa.concat_tables(tables) if tables else None

@@ -12,6 +12,7 @@ Stateful stages (models, engines) set ``stateful = True``: the executor runs the
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -27,7 +28,7 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Stage:
+class Stage(ABC):
     """A map stage. Subclasses set ``name``, ``Config`` and implement ``__call__``."""
 
     name: ClassVar[str]
@@ -44,8 +45,9 @@ class Stage:
             raise TypeError("pass either a config object or keyword parameters, not both")
         self.config = config
 
-    def __call__(self, table: pa.Table) -> pa.Table:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, table: pa.Table) -> pa.Table:
+        """Return ``table`` with this stage's columns added and ``drop_reason`` set on the rows it drops."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
@@ -60,8 +62,9 @@ class GlobalStage(Stage):
 
     is_global: ClassVar[bool] = True
 
-    def run(self, ds: Any, *, seed: int = 0) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def run(self, ds: Any, *, seed: int = 0) -> Any:
+        """Return the transformed ``ray.data.Dataset``."""
 
     def __call__(self, table: pa.Table) -> pa.Table:
         raise TypeError(f"{self.name} is a global stage: run it on a Dataset with .run()")
