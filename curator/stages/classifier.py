@@ -25,7 +25,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
+from curator.paths import InputPath
 from curator.stages.base import Stage, StageConfig, set_column, set_drops
 from curator.stages.fasttext_model import FastTextModel, prepare_text, save_model, train_supervised
 
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class QualityClassifierConfig(StageConfig):
-    model_path: str
+    model_path: InputPath = Field(description="fastText model file (.bin/.ftz) trained by `curator train-classifier`")
     positive_label: str = "positive"
     score_column: str = "quality_score"
     threshold: float = 0.5

@@ -35,8 +35,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from curator.paths import InputPath
 from curator.stages.base import Stage, StageConfig, set_column, set_drops
 
 log = logging.getLogger("curator.decontaminate")
@@ -67,26 +68,17 @@ _MULT = np.array(_splitmix64(64), dtype=np.uint64)
 class BenchmarkFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str = Field(description="JSONL file (or glob), optionally .gz / .zst")
+    path: InputPath = Field(description="JSONL file (or glob), optionally .gz / .zst")
     name: str | None = Field(None, description="name recorded on matches (default: the file's stem)")
     fields: list[str] | None = Field(None, description="fields whose text is checked (default: the stage's)")
 
 
 class DecontaminateConfig(StageConfig):
-    benchmarks: list[str | BenchmarkFile] = Field(min_length=1, description="benchmark JSONL files")
+    benchmarks: list[InputPath | BenchmarkFile] = Field(min_length=1, description="benchmark JSONL files")
     ngram: int = Field(13, ge=1, le=64, description="words per n-gram")
     mode: Literal["drop", "flag"] = "drop"
     min_matches: int = Field(1, ge=1, description="matching n-gram positions that make a document contaminated")
     fields: list[str] = Field(list(DEFAULT_FIELDS), min_length=1, description="benchmark fields used")
-
-    @field_validator("benchmarks")
-    @classmethod
-    def _exist(cls, value: list[str | BenchmarkFile]) -> list[str | BenchmarkFile]:
-        for b in value:
-            path = b if isinstance(b, str) else b.path
-            if not glob.glob(path):
-                raise ValueError(f"benchmark file not found: {path}")
-        return value
 
 
 def words_of(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:

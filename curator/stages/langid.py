@@ -21,7 +21,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pyarrow as pa
+from pydantic import Field
 
+from curator.paths import InputPath
 from curator.stages.base import Stage, StageConfig, set_column, set_drops
 from curator.stages.fasttext_model import FastTextModel, lid176_path, prepare_text
 
@@ -30,7 +32,7 @@ class LangIdConfig(StageConfig):
     languages: list[str] | None = None
     threshold: float = 0.65
     max_chars: int | None = 10_000
-    model_path: str | None = None
+    model_path: InputPath | None = Field(None, description="fastText language-ID model (default: the bundled lid.176)")
 
 
 class LangId(Stage):

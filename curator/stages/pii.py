@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pydantic import Field
 
+from curator.paths import ModelRef, OutputDir
 from curator.stages.base import Stage, StageConfig, set_column, set_drops
 
 DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN")
@@ -71,14 +72,14 @@ class PiiConfig(StageConfig):
 
     entities: list[str] | None = None  # None: DEFAULT_ENTITIES (+ NER_ENTITIES with spacy_model)
     score_threshold: float = 0.4
-    spacy_model: str | None = None
+    spacy_model: ModelRef | None = None
     language: str = "en"
     precheck: bool = True
     passes: int = Field(3, ge=1, le=10)
     window_margin: int = Field(32, ge=0, le=250)
     chunk_chars: int = Field(100_000, ge=2_000)
     max_chars: int | None = 1_000_000
-    cache_dir: str | None = None  # default: $CURATOR_CACHE_DIR or ~/.cache/curator
+    cache_dir: OutputDir | None = None  # default: $CURATOR_CACHE_DIR or ~/.cache/curator
 
 
 def use_bundled_suffix_list() -> None:

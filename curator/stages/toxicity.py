@@ -29,7 +29,9 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
+from curator.paths import InputPath
 from curator.stages.base import Stage, StageConfig, set_column, set_drops
 from curator.stages.fasttext_model import FastTextModel, prepare_text
 
@@ -41,12 +43,12 @@ ANY_LANG = "*"
 
 
 class ToxicityConfig(StageConfig):
-    word_lists: dict[str, str] = {}
+    word_lists: dict[str, InputPath] = Field({}, description="language code (or *) -> word-list file, one per line")
     default_lists: bool = True
     languages: list[str] | None = None  # bundled lists to load (None: all)
     lang_column: str = "lang"
     max_word_ratio: float | None = 0.01
-    model_path: str | None = None
+    model_path: InputPath | None = Field(None, description="fastText toxicity classifier (optional)")
     positive_label: str = "toxic"
     classifier_threshold: float = 0.5
     max_chars: int | None = 100_000

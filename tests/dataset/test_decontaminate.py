@@ -109,7 +109,7 @@ def test_first_item_of_a_shared_ngram_is_recorded(tmp_path):
 
 
 def test_missing_benchmark_file_is_a_config_error(tmp_path):
-    with pytest.raises(ValidationError, match="benchmark file not found"):
+    with pytest.raises(ValidationError, match="file not found: .*nope.jsonl"):
         Decontaminate(benchmarks=[str(tmp_path / "nope.jsonl")])
     with pytest.raises(ValidationError):
         Decontaminate(benchmarks=[])
