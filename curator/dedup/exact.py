@@ -24,7 +24,8 @@ from curator.dedup.keep import KeepPolicy, rank_sort_keys, resolve_groups
 from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import normalize, utf8_views
 from curator.schema import DROP_REASON
-from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
+from curator.stages.base import GlobalStage, StageConfig
+from curator.table import set_column, set_drops
 
 HASH_COL = "_exact_hash"
 LEN_COL = "_len"
@@ -80,14 +81,13 @@ def dedup_table(table: pa.Table, cfg: ExactDedupConfig | None = None) -> pa.Tabl
     return mark_duplicates(add_hash(table, cfg), cfg)
 
 
-class ExactDedup(GlobalStage):
+class ExactDedup(GlobalStage[ExactDedupConfig]):
     """Drop documents whose normalized text equals an earlier-ranked one's (see module docstring)."""
 
     name: ClassVar[str] = "exact_dedup"
-    Config: ClassVar[type[StageConfig]] = ExactDedupConfig
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
-        cfg: ExactDedupConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         rank_sort_keys(cfg.keep, cfg.score_column)  # validate the policy before any work starts
         hashed = ds.map_batches(add_hash, batch_format="pyarrow", fn_kwargs={"cfg": cfg})
         return map_partitions_by(hashed, HASH_COL, mark_duplicates, num_partitions=cfg.num_partitions,

@@ -56,7 +56,8 @@ from curator.dedup.lookup import lookup
 from curator.dedup.minhash import shingle_sets, signatures
 from curator.dedup.shuffle import collect, map_partitions_by
 from curator.dedup.text import utf8_views
-from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
+from curator.stages.base import GlobalStage, StageConfig
+from curator.table import set_column, set_drops
 
 log = logging.getLogger("curator.dedup")
 REASON = "near_duplicate"
@@ -234,14 +235,13 @@ def _endpoints(edges: pa.Table) -> np.ndarray:
     return np.unique(np.concatenate([edges.column("u").to_numpy(), edges.column("v").to_numpy()]))
 
 
-class FuzzyDedup(GlobalStage):
+class FuzzyDedup(GlobalStage[FuzzyDedupConfig]):
     """Drop near-duplicate documents (MinHash LSH + exact Jaccard check); see the module docstring."""
 
     name: ClassVar[str] = "fuzzy_dedup"
-    Config: ClassVar[type[StageConfig]] = FuzzyDedupConfig
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
-        cfg: FuzzyDedupConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         seed = cfg.seed if cfg.seed is not None else seed
         bands, rows = cfg.band_shape()
         n = cfg.num_partitions

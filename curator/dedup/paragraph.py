@@ -59,7 +59,8 @@ from pydantic import Field, model_validator
 from curator.dedup.keep import KeepPolicy, rank_sort_keys, sort_indices
 from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import normalize
-from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
+from curator.stages.base import GlobalStage, StageConfig
+from curator.table import set_column, set_drops
 
 REASON = "duplicate_paragraphs"
 REMOVED, CHARS_REMOVED = "para_dup_removed", "para_dup_chars_removed"
@@ -338,14 +339,13 @@ def dedup_table(table: pa.Table, cfg: ParagraphDedupConfig | None = None) -> pa.
     return apply_removals(pa.concat_tables([docs, removal_rows(removals, docs.schema)]), cfg)
 
 
-class ParagraphDedup(GlobalStage):
+class ParagraphDedup(GlobalStage[ParagraphDedupConfig]):
     """Remove paragraphs/lines that a better-ranked document also has (see the module docstring)."""
 
     name: ClassVar[str] = "paragraph_dedup"
-    Config: ClassVar[type[StageConfig]] = ParagraphDedupConfig
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
-        cfg: ParagraphDedupConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         n = cfg.num_partitions
         schema = ds.schema()
         if schema is None:  # no rows

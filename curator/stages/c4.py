@@ -56,15 +56,14 @@ class C4QualityConfig(StageConfig):
     max_inspect_chars: int = Field(1_000_000, ge=1)
 
 
-class C4Quality(Stage):
+class C4Quality(Stage[C4QualityConfig]):
     """C4 cleaning: removes boilerplate lines and drops documents; see the module docstring."""
 
     name: ClassVar[str] = "c4_quality"
-    Config: ClassVar[type[StageConfig]] = C4QualityConfig
 
     def clean(self, text: str) -> tuple[str, str | None, int, int, int]:
         """(cleaned text, document drop reason or None, lines, removed lines, sentences in kept lines)."""
-        cfg: C4QualityConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         lines = text.splitlines()
         kept: list[str] = []
         sentences = 0
@@ -97,7 +96,7 @@ class C4Quality(Stage):
         return cleaned, reason, len(lines), len(lines) - len(kept), sentences
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cfg: C4QualityConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         out = [self.clean(t) for t in texts_of(table, cfg.max_inspect_chars)]
         n = len(out)
         reasons = [r[1] for r in out]

@@ -42,9 +42,8 @@ class QualityClassifierConfig(StageConfig):
     max_chars: int | None = 10_000
 
 
-class QualityClassifier(Stage):
+class QualityClassifier(Stage[QualityClassifierConfig]):
     name: ClassVar[str] = "quality_classifier"
-    Config: ClassVar[type[StageConfig]] = QualityClassifierConfig
     stateful: ClassVar[bool] = True
 
     def __init__(self, config: QualityClassifierConfig | None = None, **params) -> None:

@@ -205,11 +205,10 @@ def _resolve(cfg: DecontaminateConfig) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-class Decontaminate(Stage):
+class Decontaminate(Stage[DecontaminateConfig]):
     """Drop or flag documents sharing a long n-gram with a benchmark item; see the module docstring."""
 
     name: ClassVar[str] = "decontaminate"
-    Config: ClassVar[type[StageConfig]] = DecontaminateConfig
     stateful: ClassVar[bool] = True
 
     def __init__(self, config: DecontaminateConfig | None = None, **params: Any) -> None:
@@ -217,7 +216,7 @@ class Decontaminate(Stage):
         self.index = NgramIndex(_resolve(self.config), self.config.ngram)
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cfg: DecontaminateConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         n_rows = table.num_rows
         h, row = ngram_hashes(table.column("text"), cfg.ngram)
         hit, idx = self.index.lookup(h)

@@ -105,15 +105,14 @@ def merge_meta(meta: str | None, fields: dict[str, str]) -> str | None:
     return json.dumps(base, ensure_ascii=False, sort_keys=True)
 
 
-class HtmlToText(Stage):
+class HtmlToText(Stage[HtmlToTextConfig]):
     """HTML -> main text with trafilatura or resiliparse; see the module docstring."""
 
     name: ClassVar[str] = "html_to_text"
-    Config: ClassVar[type[StageConfig]] = HtmlToTextConfig
 
     def __init__(self, config: StageConfig | None = None, **params) -> None:
         super().__init__(config, **params)
-        cfg: HtmlToTextConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         if cfg.extractor == "trafilatura":
             import trafilatura
 
@@ -148,7 +147,7 @@ class HtmlToText(Stage):
 
     def extract(self, page: str | None) -> tuple[str | None, str | None]:
         """(text, drop reason) for one HTML page."""
-        cfg: HtmlToTextConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         if not page:
             return None, "empty_extraction"
         page = page[: cfg.max_html_chars]
@@ -166,7 +165,7 @@ class HtmlToText(Stage):
         return text, None
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cfg: HtmlToTextConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         pages = table.column("text").to_pylist()
         results = [self.extract(p) for p in pages]
         # A dropped page keeps its HTML (for rejected/); a kept one gets its text.

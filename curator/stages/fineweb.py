@@ -39,16 +39,15 @@ class FineWebQualityConfig(StageConfig):
     max_inspect_chars: int = Field(1_000_000, ge=1)
 
 
-class FineWebQuality(Stage):
+class FineWebQuality(Stage[FineWebQualityConfig]):
     """FineWeb quality filter; see the module docstring for the rules and columns."""
 
     name: ClassVar[str] = "fineweb_quality"
-    Config: ClassVar[type[StageConfig]] = FineWebQualityConfig
 
     def signals(self, text: str) -> tuple[float, float, float, float]:
         """(line punctuation ratio, short line ratio, duplicated line char ratio, newline ratio);
         all 0 for a text without a non-blank line."""
-        cfg: FineWebQualityConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if not lines:
             return 0.0, 0.0, 0.0, 0.0
@@ -60,7 +59,7 @@ class FineWebQuality(Stage):
         return punct, short, dup, newlines
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cfg: FineWebQualityConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         texts = texts_of(table, cfg.max_inspect_chars)
         cols = np.array([self.signals(t) for t in texts], dtype=np.float64).reshape(len(texts), 4).T
         punct, short, dup, newlines = cols

@@ -49,7 +49,7 @@ class GopherQualityConfig(StageConfig):
     max_inspect_chars: int = _INSPECT
 
 
-class GopherQuality(Stage):
+class GopherQuality(Stage[GopherQualityConfig]):
     """Gopher quality rules, in this order (reason: rule):
 
     - ``gopher_short_doc`` / ``gopher_long_doc``: non-symbol word count outside [50, 100000]
@@ -68,7 +68,6 @@ class GopherQuality(Stage):
     """
 
     name: ClassVar[str] = "gopher_quality"
-    Config: ClassVar[type[StageConfig]] = GopherQualityConfig
 
     def __init__(self, config: StageConfig | None = None, **params) -> None:
         super().__init__(config, **params)
@@ -93,7 +92,7 @@ class GopherQuality(Stage):
         return n_words, mean_len, hashes, ellipses, bullets, end_ell, alpha, stops
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cfg: GopherQualityConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         rows = [self.signals(t) for t in texts_of(table, cfg.max_inspect_chars)]
         cols = np.array(rows, dtype=np.float64).reshape(len(rows), 8).T
         words, mean_len, hashes, ellipses, bullets, end_ell, alpha, stops = cols
@@ -210,7 +209,7 @@ class GopherRepetitionConfig(StageConfig):
     max_inspect_chars: int = _INSPECT
 
 
-class GopherRepetition(Stage):
+class GopherRepetition(Stage[GopherRepetitionConfig]):
     """Gopher repetition rules, in this order (reason: rule; fractions are of the text's characters):
 
     - ``gopher_empty``: empty text.
@@ -228,12 +227,11 @@ class GopherRepetition(Stage):
     """
 
     name: ClassVar[str] = "gopher_repetition"
-    Config: ClassVar[type[StageConfig]] = GopherRepetitionConfig
 
     def signals(self, text: str) -> list[float]:
         """[dup para frac, dup para char frac, dup line frac, dup line char frac, top n-gram fracs...,
         dup n-gram fracs...] of one text, in config order."""
-        cfg: GopherRepetitionConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         n_chars = len(text)
         if not n_chars:
             return [0.0] * (4 + len(cfg.max_top_ngram_char_frac) + len(cfg.max_dup_ngram_char_frac))
@@ -264,7 +262,7 @@ class GopherRepetition(Stage):
         return out
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cfg: GopherRepetitionConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         texts = texts_of(table, cfg.max_inspect_chars)
         n_sig = 4 + len(cfg.max_top_ngram_char_frac) + len(cfg.max_dup_ngram_char_frac)
         cols = np.array([self.signals(t) for t in texts], dtype=np.float64).reshape(len(texts), n_sig).T

@@ -35,9 +35,8 @@ class LangIdConfig(StageConfig):
     model_path: InputPath | None = Field(None, description="fastText language-ID model (default: the bundled lid.176)")
 
 
-class LangId(Stage):
+class LangId(Stage[LangIdConfig]):
     name: ClassVar[str] = "langid"
-    Config: ClassVar[type[StageConfig]] = LangIdConfig
     stateful: ClassVar[bool] = True
 
     def __init__(self, config: LangIdConfig | None = None, **params) -> None:

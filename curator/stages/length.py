@@ -23,14 +23,13 @@ class MinLengthConfig(StageConfig):
     max_chars: int | None = Field(None, ge=1, description="drop documents with more characters; None: off")
 
 
-class MinLength(Stage):
+class MinLength(Stage[MinLengthConfig]):
     """Length filter: ``too_short`` below ``min_chars``/``min_words``, ``too_long`` above ``max_chars``."""
 
     name: ClassVar[str] = "min_length"
-    Config: ClassVar[type[StageConfig]] = MinLengthConfig
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cfg: MinLengthConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         text = pc.fill_null(table.column("text"), "")
         chars = pc.utf8_length(text)
         table = set_column(table, "quality_char_count", chars)

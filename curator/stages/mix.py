@@ -159,14 +159,13 @@ def mix_tables(tables: Iterable[pa.Table], cfg: MixConfig, seed: int) -> list[pa
     return [apply_plan(t, cfg, seed, plan) for t in tables]
 
 
-class Mix(GlobalStage):
+class Mix(GlobalStage[MixConfig]):
     """Up-/down-sample the values of a column to target shares; see the module docstring."""
 
     name: ClassVar[str] = "mix"
-    Config: ClassVar[type[StageConfig]] = MixConfig
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
-        cfg: MixConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         seed = cfg.seed if cfg.seed is not None else seed
         parts: list[list[np.ndarray]] = [[], [], []]
         collected = ds.map_batches(collect_rows, batch_format="pyarrow", fn_kwargs={"cfg": cfg, "seed": seed})

@@ -72,15 +72,14 @@ def _unescape(m: regex.Match) -> str:
     return html.unescape(m.group())
 
 
-class Normalize(Stage):
+class Normalize(Stage[NormalizeConfig]):
     """Unicode, whitespace and punctuation normalization; see the module docstring."""
 
     name: ClassVar[str] = "normalize"
-    Config: ClassVar[type[StageConfig]] = NormalizeConfig
 
     def __init__(self, config: StageConfig | None = None, **params) -> None:
         super().__init__(config, **params)
-        cfg: NormalizeConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         table: dict[int, str | None] = {}
         if cfg.remove_control:
             table.update(_CONTROL_TABLE)
@@ -94,7 +93,7 @@ class Normalize(Stage):
 
     def normalize(self, text: str) -> str:
         """Normalize one text (see the module docstring for the steps)."""
-        cfg: NormalizeConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         if cfg.remove_markup:
             text = _TAG_RE.sub("", text)
             if "&" in text:

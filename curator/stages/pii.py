@@ -116,9 +116,8 @@ def blank_pipeline_path(language: str = "en", cache_dir: str | None = None) -> P
     return path
 
 
-class PiiRedact(Stage):
+class PiiRedact(Stage[PiiConfig]):
     name: ClassVar[str] = "pii"
-    Config: ClassVar[type[StageConfig]] = PiiConfig
     stateful: ClassVar[bool] = True
 
     def __init__(self, config: PiiConfig | None = None, **params) -> None:

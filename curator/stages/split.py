@@ -173,14 +173,13 @@ def split_tables(tables: Iterable[pa.Table], cfg: SplitConfig, seed: int) -> lis
     return [split_by_plan(t, cfg, seed, plan) for t in tables]
 
 
-class Split(GlobalStage):
+class Split(GlobalStage[SplitConfig]):
     """Write ``split`` = train / eval by a seeded hash of the key; see the module docstring."""
 
     name: ClassVar[str] = "split"
-    Config: ClassVar[type[StageConfig]] = SplitConfig
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
-        cfg: SplitConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         seed = cfg.seed if cfg.seed is not None else seed
         if not cfg.needs_counts:
             return ds.map_batches(split_by_fraction, batch_format="pyarrow", fn_kwargs={"cfg": cfg, "seed": seed})

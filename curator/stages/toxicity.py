@@ -71,9 +71,8 @@ def load_word_list(path: str | Path) -> set[str]:
     return entries
 
 
-class Toxicity(Stage):
+class Toxicity(Stage[ToxicityConfig]):
     name: ClassVar[str] = "toxicity"
-    Config: ClassVar[type[StageConfig]] = ToxicityConfig
     stateful: ClassVar[bool] = True
 
     def __init__(self, config: ToxicityConfig | None = None, **params) -> None:
