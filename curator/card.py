@@ -22,6 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from curator.stats import funnel_rows
+from curator.storage import Storage
+
 CHARS_PER_TOKEN = 4
 TOKEN_NOTE = "estimated_tokens = characters / 4 (rule of thumb for English BPE tokenizers, not a count)"
 REJECTED = "rejected"
@@ -40,55 +43,83 @@ def _add(into: dict[str, int], docs: int, chars: int) -> None:
     into["estimated_tokens"] = into["chars"] // CHARS_PER_TOKEN
 
 
-def _batches(path: Path) -> Any:
-    pf = pq.ParquetFile(path)
-    names = set(pf.schema_arrow.names)
-    cols = [c for c in ("text", "source", "lang") if c in names]
-    yield from pf.iter_batches(columns=cols, batch_size=65_536)
+def summarize_table(partial: dict[str, Any], subset: str, table: pa.Table) -> dict[str, Any]:
+    """Add one table of ``subset``'s documents to a partial summary (docs and chars per subset and per
+    source, documents per language); the write tasks keep one per task, the driver merges them."""
+    n = table.num_rows
+    length = pc.fill_null(pc.utf8_length(table.column("text")), 0) if "text" in table.column_names \
+        else pa.array([0] * n, pa.int64())
+    chars = int(pc.sum(length).as_py() or 0)
+    split = partial.setdefault("splits", {}).setdefault(subset, {"docs": 0, "chars": 0})
+    split["docs"] += n
+    split["chars"] += chars
+    src = table.column("source") if "source" in table.column_names else pa.nulls(n, pa.string())
+    grouped = pa.table({"source": pc.fill_null(src.cast(pa.string()), "(none)"), "len": length}) \
+        .group_by("source").aggregate([("len", "sum"), ("len", "count")])
+    sources = partial.setdefault("sources", {})
+    for name, c_sum, c_n in zip(*(grouped.column(k).to_pylist() for k in ("source", "len_sum", "len_count"))):
+        s = sources.setdefault(name, {"docs": 0, "chars": 0, "splits": {}})
+        s["docs"] += c_n
+        s["chars"] += c_sum or 0
+        s["splits"][subset] = s["splits"].get(subset, 0) + c_n
+    if "lang" in table.column_names:
+        langs = partial.setdefault("languages", {})
+        for lang, k in Counter(pc.fill_null(table.column("lang").cast(pa.string()), "(none)").to_pylist()).items():
+            langs[lang] = langs.get(lang, 0) + k
+    return partial
 
 
-def dataset_summary(out_dir: str | Path, files: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per split (subset) and per source: docs, chars, estimated tokens; documents per language.
-
-    ``files`` are the manifest's file entries (``path`` relative to ``out_dir``, ``subset``);
-    rejected files are not part of the dataset and are skipped.
-    """
-    out_dir = Path(out_dir)
+def merge_summaries(partials: list[dict[str, Any]], files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The dataset summary from partial summaries and the manifest's file entries (files, bytes per split)."""
     splits: dict[str, dict[str, Any]] = {}
     sources: dict[str, dict[str, Any]] = {}
     langs: Counter = Counter()
     has_lang = False
     total = _counts()
     for entry in files:
-        subset = entry["subset"]
-        if subset == REJECTED:
+        if entry["subset"] == REJECTED:
             continue
-        split = splits.setdefault(subset, {**_counts(), "files": 0, "bytes": 0})
+        split = splits.setdefault(entry["subset"], {**_counts(), "files": 0, "bytes": 0})
         split["files"] += 1
         split["bytes"] += int(entry.get("bytes") or 0)
-        for batch in _batches(out_dir / entry["path"]):
-            table = pa.Table.from_batches([batch])
-            n = table.num_rows
-            length = pc.fill_null(pc.utf8_length(table.column("text")), 0) if "text" in table.column_names \
-                else pa.array([0] * n, pa.int64())
-            chars = int(pc.sum(length).as_py() or 0)
-            _add(split, n, chars)
-            _add(total, n, chars)
-            src = table.column("source") if "source" in table.column_names else pa.nulls(n, pa.string())
-            grouped = pa.table({"source": pc.fill_null(src.cast(pa.string()), "(none)"), "len": length}) \
-                .group_by("source").aggregate([("len", "sum"), ("len", "count")])
-            for name, c_sum, c_n in zip(*(grouped.column(k).to_pylist() for k in ("source", "len_sum", "len_count"))):
-                s = sources.setdefault(name, {**_counts(), "splits": {}})
-                _add(s, c_n, c_sum or 0)
-                s["splits"][subset] = s["splits"].get(subset, 0) + c_n
-            if "lang" in table.column_names:
-                has_lang = True
-                langs.update(pc.fill_null(table.column("lang").cast(pa.string()), "(none)").to_pylist())
+    for part in partials:
+        for subset, c in part.get("splits", {}).items():
+            _add(splits.setdefault(subset, {**_counts(), "files": 0, "bytes": 0}), c["docs"], c["chars"])
+            _add(total, c["docs"], c["chars"])
+        for name, c in part.get("sources", {}).items():
+            s = sources.setdefault(name, {**_counts(), "splits": {}})
+            _add(s, c["docs"], c["chars"])
+            for subset, k in c["splits"].items():
+                s["splits"][subset] = s["splits"].get(subset, 0) + k
+        if "languages" in part:
+            has_lang = True
+            langs.update(part["languages"])
     summary: dict[str, Any] = {"total": total, "splits": splits, "sources": dict(sorted(sources.items())),
                                "token_estimate": TOKEN_NOTE}
     if has_lang:
         summary["languages"] = dict(langs.most_common())
     return summary
+
+
+def dataset_summary(out_dir: str | Path | Storage, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per split (subset) and per source: docs, chars, estimated tokens; documents per language, read from
+    the written shards (``files``: the manifest's entries; rejected files are not part of the dataset)."""
+    storage = as_storage(out_dir)
+    partial: dict[str, Any] = {}
+    for entry in files:
+        if entry["subset"] == REJECTED:
+            continue
+        with storage.open_read(entry["path"]) as f:
+            pf = pq.ParquetFile(f)
+            names = set(pf.schema_arrow.names)
+            cols = [c for c in ("text", "source", "lang") if c in names]
+            for batch in pf.iter_batches(columns=cols, batch_size=65_536):
+                summarize_table(partial, entry["subset"], pa.Table.from_batches([batch]))
+    return merge_summaries([partial], files)
+
+
+def as_storage(out: str | Path | Storage) -> Storage:
+    return out if isinstance(out, Storage) else Storage(str(out))
 
 
 def size_category(n: int) -> str:
@@ -136,14 +167,18 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _funnel(out_dir: Path, manifest: dict[str, Any]) -> str:
-    try:
-        stats = json.loads((out_dir / "stats.json").read_text())
-    except (OSError, json.JSONDecodeError):
+def committed_stats(storage: Storage, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The funnel of the committed run: the manifest's copy, else ``stats.json``."""
+    stats = manifest.get("stats") or storage.read_json("stats.json")
+    return stats if isinstance(stats, dict) and "stages" in stats else None
+
+
+def _funnel(storage: Storage, manifest: dict[str, Any]) -> str:
+    stats = committed_stats(storage, manifest)
+    if stats is None:
         return "_No stats.json found._"
-    rows = [["(read)", "", stats["inputs"]["records"], "", _drops(stats["inputs"].get("skipped", {}))]]
-    rows += [[st["name"], st["docs_in"], st["docs_out"], st["chars_out"], _drops(st["drops"])]
-             for st in stats.get("stages", [])]
+    rows = [[r["stage"], "" if r["docs_in"] is None else r["docs_in"], r["docs_out"],
+             "" if r["chars_out"] is None else r["chars_out"], _drops(r["drops"])] for r in funnel_rows(stats)]
     return _table(["stage", "docs in", "docs out", "chars out", "drops (reason: docs)"], rows)
 
 
@@ -151,9 +186,9 @@ def _drops(drops: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v:,}" for k, v in sorted(drops.items())) or "-"
 
 
-def render_card(out_dir: str | Path, manifest: dict[str, Any]) -> str:
-    out_dir = Path(out_dir)
-    summary = manifest.get("dataset") or dataset_summary(out_dir, manifest.get("files", []))
+def render_card(out_dir: str | Path | Storage, manifest: dict[str, Any]) -> str:
+    storage = as_storage(out_dir)
+    summary = manifest.get("dataset") or dataset_summary(storage, manifest.get("files", []))
     meta = yaml.safe_dump(front_matter(manifest, summary), sort_keys=False, allow_unicode=True)
     name = manifest.get("name", "dataset")
     counts = manifest.get("counts", {})
@@ -195,7 +230,7 @@ def render_card(out_dir: str | Path, manifest: dict[str, Any]) -> str:
     else:
         parts.append("No stages: the documents are the inputs as read.\n")
     parts.append("### Funnel\n")
-    parts.append(_funnel(out_dir, manifest) + "\n")
+    parts.append(_funnel(storage, manifest) + "\n")
     parts.append(f"Spec SHA-256 `{manifest.get('spec_sha256', '?')}`, seed {manifest.get('seed', 0)}. Versions: "
                  + ", ".join(f"{k} {v}" for k, v in versions.items()) + ". Every file, with its row count and "
                  "SHA-256, is listed in `manifest.json`; `report.html` has the plots.\n")
@@ -213,11 +248,8 @@ def render_card(out_dir: str | Path, manifest: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_card(out_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """Write ``<out>/README.md`` (atomically) and return its path."""
-    out_dir = Path(out_dir)
-    path = out_dir / "README.md"
-    tmp = path.with_name(".README.md.tmp")
-    tmp.write_text(render_card(out_dir, manifest), encoding="utf-8")
-    tmp.replace(path)
-    return path
+def write_card(out_dir: str | Path | Storage, manifest: dict[str, Any]) -> str:
+    """Write ``<out>/README.md`` (whole or not at all) and return its path or URL."""
+    storage = as_storage(out_dir)
+    storage.write_bytes("README.md", render_card(storage, manifest).encode("utf-8"))
+    return storage.url_of("README.md")

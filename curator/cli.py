@@ -1,4 +1,6 @@
-"""The ``curator`` command line: run, validate, stages, inspect, train-classifier, train, serve."""
+"""The ``curator`` command line: run, validate, verify, stages, inspect, report, train-classifier, plus the
+commands other packages add through the ``curator.commands`` entry-point group (``serve`` from the job
+service, ``train`` from the trainer), so this package imports neither."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -44,29 +45,53 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from curator.pipeline import OutputExistsError, run_pipeline
+    from curator.pipeline import RunFailed, run_pipeline
+    from curator.stats import funnel_text
+    from curator.writers.lock import OutputLockedError
+    from curator.writers.output import OutputExistsError, OutputNotEmptyError
 
     spec = _load(args)
+    if args.limit is not None:
+        spec = spec.model_copy(update={"limit": args.limit})
     try:
-        result = run_pipeline(spec)
-    except OutputExistsError as exc:
+        result = run_pipeline(spec, fresh=args.fresh)
+    except (OutputExistsError, OutputNotEmptyError, OutputLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.log_path:
+            print(f"full log: {exc.log_path}", file=sys.stderr)
+        return 1
     counts = result.manifest["counts"]
-    print(_funnel_text(result.stats))
-    print(f"done: {counts['kept']} kept, {counts['rejected']} rejected -> {result.out_dir}")
+    print(funnel_text(result.stats))
+    resumed = result.stats["units"]["resumed"]
+    note = f" ({resumed} of {result.stats['units']['total']} input files finished by an earlier run)" if resumed else ""
+    print(f"done: {counts['kept']} kept, {counts['rejected']} rejected -> {result.out_dir}{note}")
+    if args.verify:
+        return _print_verify(result.out_dir, quick=False)
     return 0
 
 
-def _funnel_text(stats: dict[str, Any]) -> str:
-    lines = [f"{'stage':<22}{'docs in':>10}{'docs out':>10}{'chars out':>14}  drops"]
-    inp = stats["inputs"]
-    skipped = ", ".join(f"{k}={v}" for k, v in sorted(inp["skipped"].items()))
-    lines.append(f"{'(read)':<22}{'':>10}{inp['records']:>10}{'':>14}  {skipped}")
-    for st in stats["stages"]:
-        drops = ", ".join(f"{k}={v}" for k, v in sorted(st["drops"].items()))
-        lines.append(f"{st['name']:<22}{st['docs_in']:>10}{st['docs_out']:>10}{st['chars_out']:>14}  {drops}")
-    return "\n".join(lines)
+def _print_verify(out: str, quick: bool) -> int:
+    from curator.verify import verify_output
+
+    report = verify_output(out, quick=quick)
+    for problem in report["problems"]:
+        print(f"problem: {problem}", file=sys.stderr)
+    state = "ok" if report["ok"] else "FAILED"
+    print(f"verify {state}: {report['output']}: {report.get('files', 0)} files, rows {report.get('rows', {})}")
+    return 0 if report["ok"] else 1
+
+
+def cmd_verify(args) -> int:
+    if args.json:
+        from curator.verify import verify_output
+
+        report = verify_output(args.out, quick=args.quick)
+        print(json.dumps(report, indent=2))
+        return 0 if report["ok"] else 1
+    return _print_verify(args.out, args.quick)
 
 
 def cmd_stages(args) -> int:
@@ -91,12 +116,14 @@ def cmd_stages(args) -> int:
 def cmd_inspect(args) -> int:
     import pyarrow.parquet as pq
 
-    out = Path(args.out)
-    manifest_path = out / "manifest.json"
-    if not manifest_path.exists():
-        print(f"error: {out} has no manifest.json (not a finished run)", file=sys.stderr)
+    from curator.storage import Storage
+    from curator.writers.output import is_manifest
+
+    out = Storage(args.out)
+    manifest = out.read_json("manifest.json")
+    if not is_manifest(manifest):
+        print(f"error: {out.url} has no manifest.json (not a finished run)", file=sys.stderr)
         return 2
-    manifest = json.loads(manifest_path.read_text())
     c = manifest["counts"]
     print(f"{manifest['name']}: {c['input_docs']} input docs, {c['kept']} kept, {c['rejected']} rejected")
     by_subset: dict[str, list] = {}
@@ -108,7 +135,8 @@ def cmd_inspect(args) -> int:
         print(f"  dropped by {stage}: " + ", ".join(f"{r}={n}" for r, n in sorted(reasons.items())))
     data_files = [f for f in manifest["files"] if f["subset"] != "rejected"]
     if data_files and args.n:
-        table = pq.read_table(out / data_files[0]["path"]).slice(0, args.n)
+        with out.open_read(data_files[0]["path"]) as f:
+            table = pq.read_table(f).slice(0, args.n)
         for row in table.to_pylist():
             text = (row.get("text") or "").replace("\n", " ")
             print(f"- {row['id']} [{row.get('source')}] {row.get('url') or ''}\n  {text[: args.width]}")
@@ -117,8 +145,10 @@ def cmd_inspect(args) -> int:
 
 def cmd_report(args) -> int:
     from curator.report import write_report
+    from curator.storage import Storage
+    from curator.writers.output import is_manifest
 
-    if not (Path(args.out) / "manifest.json").exists():
+    if not is_manifest(Storage(args.out).read_json("manifest.json")):
         print(f"error: {args.out} has no manifest.json (not a finished run)", file=sys.stderr)
         return 2
     print(write_report(args.out))
@@ -133,29 +163,39 @@ def cmd_train_classifier(args) -> int:
     return 0
 
 
-def cmd_train(rest: list[str]) -> int:
-    from trainer.train import main
-
-    return main(rest)
+COMMANDS = "curator.commands"
 
 
-def cmd_serve(rest: list[str]) -> int:
-    from api.serve import main
+def plugin_commands() -> dict[str, Any]:
+    """Commands other installed packages add: name -> entry point (``main(argv) -> int``)."""
+    from importlib.metadata import entry_points
 
-    return main(rest)
+    return {ep.name: ep for ep in entry_points(group=COMMANDS)}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="curator", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    for name, fn, help_ in (("run", cmd_run, "run a pipeline spec on Ray"),
+    for name, fn, help_ in (("run", cmd_run, "run a pipeline spec on Ray (resumes an interrupted run)"),
                             ("validate", cmd_validate, "validate a pipeline spec")):
         sp = sub.add_parser(name, help=help_)
         sp.add_argument("spec", help="pipeline spec (YAML or JSON)")
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a spec field, e.g. --set output.path=out/x")
+        if name == "run":
+            sp.add_argument("--fresh", action="store_true",
+                            help="start over: ignore the work an interrupted run of this spec finished")
+            sp.add_argument("--verify", action="store_true", help="run `curator verify` on the output afterwards")
+            sp.add_argument("--limit", type=int, default=None, metavar="N",
+                            help="read only the first N documents of each input file (a quick look)")
         sp.set_defaults(fn=fn)
+
+    sp = sub.add_parser("verify", help="check a finished output against its manifest (files, sha256, counts)")
+    sp.add_argument("out", help="the output folder or URL")
+    sp.add_argument("--quick", action="store_true", help="skip reading every byte for the sha256 check")
+    sp.add_argument("--json", action="store_true", help="print the report as JSON")
+    sp.set_defaults(fn=cmd_verify)
 
     sp = sub.add_parser("stages", help="list installed stages and their parameters")
     sp.add_argument("--json", action="store_true")
@@ -179,17 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.set_defaults(fn=cmd_train_classifier)
 
-    sub.add_parser("train", help="train a GPT model on a finished dataset (see `curator train --help`)",
-                   add_help=False)
-    sub.add_parser("serve", help="start the job service (see `curator serve --help`)", add_help=False)
+    for name, ep in sorted(plugin_commands().items()):
+        sub.add_parser(name, help=f"({ep.value}; see `curator {name} --help`)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if argv and argv[0] in ("train", "serve"):  # these own their argument parsing
-        return (cmd_train if argv[0] == "train" else cmd_serve)(argv[1:])
+    plugins = plugin_commands()
+    if argv and argv[0] in plugins:  # these own their argument parsing
+        return plugins[argv[0]].load()(argv[1:])
     args = build_parser().parse_args(argv)
     return args.fn(args)
 

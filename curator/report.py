@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -36,6 +35,9 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+
+from curator.card import as_storage, committed_stats  # noqa: E402
+from curator.storage import Storage  # noqa: E402
 
 SIGNAL_PREFIXES = ("quality_", "toxicity_")
 SIGNAL_NAMES = ("lang_score", "pii_count", "contaminated_ngrams")
@@ -78,11 +80,9 @@ for _n in range(1, 33):
 # ---------------------------------------------------------------- reading
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+def _read_json(storage: Storage, rel: str) -> dict[str, Any]:
+    data = storage.read_json(rel)
+    return data if isinstance(data, dict) else {}
 
 
 def _is_signal(name: str, dtype: pa.DataType) -> bool:
@@ -90,28 +90,27 @@ def _is_signal(name: str, dtype: pa.DataType) -> bool:
     return numeric and (name.startswith(SIGNAL_PREFIXES) or name in SIGNAL_NAMES)
 
 
-def _files(out_dir: Path, manifest: dict[str, Any], rejected: bool) -> list[Path]:
-    if manifest.get("files"):
-        return [out_dir / f["path"] for f in manifest["files"] if (f["subset"] == "rejected") == rejected]
-    subsets = ["rejected"] if rejected else ["data", "train", "eval"]
-    return sorted(p for s in subsets for p in (out_dir / s).glob("*.parquet"))
+def _files(manifest: dict[str, Any], rejected: bool) -> list[dict[str, Any]]:
+    """The manifest's file entries of the dataset (or of rejected/): only what the manifest lists."""
+    return [f for f in manifest.get("files", []) if (f["subset"] == "rejected") == rejected]
 
 
-def read_columns(paths: list[Path], max_rows: int) -> pa.Table | None:
+def read_columns(storage: Storage, entries: list[dict[str, Any]], max_rows: int) -> pa.Table | None:
     """Signal and context columns (never ``text``) of up to ``max_rows`` rows of these files, plus
-    ``_subset`` (the file's folder: train, eval, data or rejected)."""
+    ``_subset`` (the file's subset: train, eval, data or rejected)."""
     tables, rows = [], 0
-    for path in paths:
+    for entry in entries:
         if rows >= max_rows:
             break
-        pf = pq.ParquetFile(path)
-        cols = [f.name for f in pf.schema_arrow if f.name in CONTEXT_COLUMNS or _is_signal(f.name, f.type)]
-        for batch in pf.iter_batches(columns=cols, batch_size=65_536):
-            t = pa.Table.from_batches([batch]).slice(0, max_rows - rows)
-            tables.append(t.append_column("_subset", pa.array([path.parent.name] * t.num_rows, pa.string())))
-            rows += t.num_rows
-            if rows >= max_rows:
-                break
+        with storage.open_read(entry["path"]) as f:
+            pf = pq.ParquetFile(f)
+            cols = [c.name for c in pf.schema_arrow if c.name in CONTEXT_COLUMNS or _is_signal(c.name, c.type)]
+            for batch in pf.iter_batches(columns=cols, batch_size=65_536):
+                t = pa.Table.from_batches([batch]).slice(0, max_rows - rows)
+                tables.append(t.append_column("_subset", pa.array([entry["subset"]] * t.num_rows, pa.string())))
+                rows += t.num_rows
+                if rows >= max_rows:
+                    break
     if not tables:
         return None
     return pa.concat_tables(tables, promote_options="permissive")
@@ -356,15 +355,15 @@ text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}img{max-wi
 .grid{display:flex;flex-wrap:wrap;gap:6px}.cell{flex:0 0 auto}.muted{color:#777}"""
 
 
-def render_report(out_dir: str | Path, max_rows: int = 200_000) -> str:
-    out_dir = Path(out_dir)
-    manifest = _read_json(out_dir / "manifest.json")
-    stats = _read_json(out_dir / "stats.json")
-    kept = read_columns(_files(out_dir, manifest, rejected=False), max_rows)
-    rejected = read_columns(_files(out_dir, manifest, rejected=True), max_rows)
+def render_report(out_dir: str | Path | Storage, max_rows: int = 200_000) -> str:
+    storage = as_storage(out_dir)
+    manifest = _read_json(storage, "manifest.json")
+    stats = committed_stats(storage, manifest) or {}
+    kept = read_columns(storage, _files(manifest, rejected=False), max_rows)
+    rejected = read_columns(storage, _files(manifest, rejected=True), max_rows)
     params = stage_params(manifest)
     counts = manifest.get("counts", {})
-    name = manifest.get("name") or stats.get("name") or out_dir.name
+    name = manifest.get("name") or stats.get("name") or storage.url.rstrip("/").rsplit("/", 1)[-1]
     summary = _table(["input documents", "kept", "rejected", "output files"], [[
         counts.get("input_docs", stats.get("inputs", {}).get("records", "?")),
         counts.get("kept", stats.get("output", {}).get("docs", "?")),
@@ -385,14 +384,11 @@ def render_report(out_dir: str | Path, max_rows: int = 200_000) -> str:
     sample = f" Plots read at most {max_rows:,} rows per subset." if max_rows < math.inf else ""
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_esc(name)}: curation "
             f"report</title><style>{CSS}</style></head><body>\n<h1>{_esc(name)}</h1>\n<p class=\"muted\">"
-            f"{_esc(when)} {_esc(out_dir)}.{sample}</p>\n{body}\n</body></html>\n")
+            f"{_esc(when)} {_esc(storage.url)}.{sample}</p>\n{body}\n</body></html>\n")
 
 
-def write_report(out_dir: str | Path, max_rows: int = 200_000) -> Path:
-    """Write ``<out>/report.html`` (atomically) and return its path."""
-    out_dir = Path(out_dir)
-    path = out_dir / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(render_report(out_dir, max_rows), encoding="utf-8")
-    tmp.replace(path)
-    return path
+def write_report(out_dir: str | Path | Storage, max_rows: int = 200_000) -> str:
+    """Write ``<out>/report.html`` (whole or not at all) and return its path or URL."""
+    storage = as_storage(out_dir)
+    storage.write_bytes("report.html", render_report(storage, max_rows).encode("utf-8"))
+    return storage.url_of("report.html")

@@ -60,10 +60,10 @@ class InputSpec(_Model):
 
 
 class StageRayOptions(_Model):
-    concurrency: int | None = Field(None, ge=1, description="run a stateful stage in an actor pool of this size")
-    num_cpus: float | None = Field(None, gt=0)
-    num_gpus: float | None = Field(None, ge=0)
-    batch_size: int | None = Field(None, ge=1)
+    concurrency: int | None = Field(None, ge=1, description="at most this many tasks of this stage's phase at once")
+    num_cpus: float | None = Field(None, gt=0, description="CPUs each task of this stage's phase asks Ray for")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs each task of this stage's phase asks Ray for")
+    batch_size: int | None = Field(None, ge=1, description="(unused; the run's ray.batch_size applies)")
 
 
 class StageSpec(BaseModel):
@@ -102,7 +102,10 @@ class RaySpec(_Model):
     address: str | None = Field(None, description="cluster address; RAY_ADDRESS or a local cluster if unset")
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster")
     batch_size: int = Field(256, ge=1, description="documents per batch handed to a stage")
-    concurrency: int | None = Field(None, ge=1, description="run stateful stages in actor pools of this size")
+    concurrency: int | None = Field(None, ge=1, description="at most this many unit tasks at once (default: 2 per CPU)")
+    object_store_memory: int | None = Field(
+        None, ge=78_643_200, description="bytes of Ray's object store for a local cluster (spills to disk beyond)")
+    spill_dir: str | None = Field(None, description="folder where a local cluster spills objects (default: Ray's)")
 
 
 class PipelineSpec(_Model):
@@ -112,6 +115,9 @@ class PipelineSpec(_Model):
     output: OutputSpec
     seed: int = 0
     ray: RaySpec = Field(default_factory=RaySpec)
+    on_error: Literal["skip", "fail"] = Field(
+        "skip", description="skip: a bad file or a document a stage fails on is counted and skipped; fail: stop")
+    limit: int | None = Field(None, ge=1, description="read at most this many documents of each input file")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

@@ -24,7 +24,7 @@ from curator.dedup.keep import KeepPolicy, rank_sort_keys, resolve_groups
 from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import normalize, utf8_views
 from curator.schema import DROP_REASON
-from curator.stages.base import GlobalStage, StageConfig
+from curator.stages.base import Column, GlobalStage, StageConfig
 from curator.table import set_column, set_drops
 
 HASH_COL = "_exact_hash"
@@ -85,6 +85,11 @@ class ExactDedup(GlobalStage[ExactDedupConfig]):
     """Drop documents whose normalized text equals an earlier-ranked one's (see module docstring)."""
 
     name: ClassVar[str] = "exact_dedup"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("dup_cluster", "id of the best-ranked document of the duplicate cluster (null: no duplicate)"),
+        Column("dup_of", "id of the kept document a removed one duplicates (null: kept)"),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {REASON: "the same normalized text as a better-ranked document"}
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
         cfg = self.config

@@ -56,7 +56,7 @@ from curator.dedup.lookup import lookup
 from curator.dedup.minhash import shingle_sets, signatures
 from curator.dedup.shuffle import collect, map_partitions_by
 from curator.dedup.text import utf8_views
-from curator.stages.base import GlobalStage, StageConfig
+from curator.stages.base import Column, GlobalStage, StageConfig
 from curator.table import set_column, set_drops
 
 log = logging.getLogger("curator.dedup")
@@ -239,6 +239,11 @@ class FuzzyDedup(GlobalStage[FuzzyDedupConfig]):
     """Drop near-duplicate documents (MinHash LSH + exact Jaccard check); see the module docstring."""
 
     name: ClassVar[str] = "fuzzy_dedup"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("dup_cluster", "id of the best-ranked document of the duplicate cluster (null: no duplicate)"),
+        Column("dup_of", "id of the kept document a removed one duplicates (null: kept)"),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {REASON: "Jaccard similarity >= threshold with a kept document"}
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
         cfg = self.config

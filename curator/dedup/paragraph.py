@@ -59,7 +59,7 @@ from pydantic import Field, model_validator
 from curator.dedup.keep import KeepPolicy, rank_sort_keys, sort_indices
 from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import normalize
-from curator.stages.base import GlobalStage, StageConfig
+from curator.stages.base import Column, GlobalStage, StageConfig
 from curator.table import set_column, set_drops
 
 REASON = "duplicate_paragraphs"
@@ -343,6 +343,12 @@ class ParagraphDedup(GlobalStage[ParagraphDedupConfig]):
     """Remove paragraphs/lines that a better-ranked document also has (see the module docstring)."""
 
     name: ClassVar[str] = "paragraph_dedup"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("text", "the text without the units a better-ranked document also holds"),
+        Column(REMOVED, "units (paragraphs or lines) removed"),
+        Column(CHARS_REMOVED, "characters removed with them"),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {REASON: "nothing (or too little) left after removing duplicate units"}
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
         cfg = self.config

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field, field_validator
 
-from curator.stages.base import GlobalStage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, GlobalStage, StageConfig, set_column, set_drops
 
 REASON = "mix_downsampled"
 _H, _G, _W = "_mix_hash", "_mix_group", "_mix_weight"
@@ -163,6 +163,13 @@ class Mix(GlobalStage[MixConfig]):
     """Up-/down-sample the values of a column to target shares; see the module docstring."""
 
     name: ClassVar[str] = "mix"
+    multiplies_rows: ClassVar[bool] = True
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("id", "the original id, or <id>#mix<k> on the k-th up-sampled copy"),
+        Column("mix_copy", "0 on the original, k on the k-th copy"),
+        Column("mix_of", "the original's id on a copy (null on the original)"),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {REASON: "down-sampled to reach the target share"}
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
         cfg = self.config

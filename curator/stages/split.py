@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field, model_validator
 
-from curator.stages.base import GlobalStage, StageConfig, set_column
+from curator.stages.base import Column, GlobalStage, StageConfig, set_column
 
 SPLIT = "split"
 TRAIN, EVAL = "train", "eval"
@@ -177,6 +177,7 @@ class Split(GlobalStage[SplitConfig]):
     """Write ``split`` = train / eval by a seeded hash of the key; see the module docstring."""
 
     name: ClassVar[str] = "split"
+    writes: ClassVar[tuple[Column, ...]] = (Column(SPLIT, "train or eval"),)
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
         cfg = self.config

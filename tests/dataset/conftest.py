@@ -6,10 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from curator.card import dataset_summary
 from curator.stats import RunStats, write_json_atomic
-from curator.writers.parquet import ShardWriter, commit_outputs
+from curator.storage import Storage
+from curator.writers.output import shard_name
+from curator.writers.shards import ShardWriter
 
 SPEC_STAGES = [
     {"stage": "langid", "threshold": 0.5},
@@ -45,14 +49,27 @@ def crafted_rows() -> pa.Table:
 
 def write_output(out: Path, table: pa.Table, stages: list[dict], name: str = "crafted") -> dict:
     """Write ``table`` (rows with drop_reason set go to rejected/) as a run's output; return the manifest."""
-    writer = ShardWriter(out / "_tmp", 0, 4_000, "zstd", True)
-    for start in range(0, table.num_rows, 9):
-        writer.add(table.slice(start, 9))
-    files = commit_outputs(out, [writer.close()])
+    storage = Storage(str(out))
+    dropped = pc.is_valid(table.column("drop_reason")) if "drop_reason" in table.column_names else None
+    parts = {"rejected": table.filter(dropped), "live": table.filter(pc.invert(dropped))} if dropped is not None \
+        else {"live": table}
+    files = []
+    for part, rows in parts.items():
+        if part == "live":
+            rows = rows.drop_columns([c for c in ("drop_reason", "drop_stage") if c in rows.column_names])
+            subsets = {str(v) for v in rows.column("split").to_pylist()} if "split" in rows.column_names else {"data"}
+            groups = {s: rows.filter(pc.equal(rows.column("split"), s)) if s != "data" else rows for s in subsets}
+        else:
+            groups = {"rejected": rows}
+        for subset, t in sorted(groups.items()):
+            writer = ShardWriter(storage, subset, lambda k, s=subset: shard_name(s, "00000", k, "0" * 12), 4_000)
+            for start in range(0, t.num_rows, 9):
+                writer.write(t.slice(start, 9))
+            files.extend(writer.close())
     kept = sum(f["rows"] for f in files if f["subset"] != "rejected")
     rejected = table.num_rows - kept
-    stats = RunStats(name, [s["stage"] for s in stages], 1)
-    stats.add_input(table.num_rows, 1000, {"non_html": 2})
+    stats = RunStats.empty(name, [(s["stage"], False) for s in stages], 1)
+    stats.add_record({"read": {"records": table.num_rows, "bytes": 1000, "skipped": {"non_html": 2}}, "stages": {}})
     reasons = table.column("drop_reason").to_pylist() if "drop_reason" in table.column_names else []
     by_stage = table.column("drop_stage").to_pylist() if "drop_stage" in table.column_names else []
     live = table.num_rows
@@ -62,11 +79,11 @@ def write_output(out: Path, table: pa.Table, stages: list[dict], name: str = "cr
             if s == st["stage"]:
                 drops[r] = drops.get(r, 0) + 1
         n = sum(drops.values())
-        stats.add_stage(i, {"docs_in": live, "docs_out": live - n, "chars_in": 100 * live,
-                            "chars_out": 100 * (live - n), "drops": drops, "seconds": 0.5})
+        stats.add_stages({str(i): {"docs_in": live, "docs_out": live - n, "chars_in": 100 * live,
+                                   "chars_out": 100 * (live - n), "drops": drops, "seconds": 0.5}})
         live -= n
-    stats.finish("succeeded")
-    write_json_atomic(out / "stats.json", stats.snapshot())
+    stats.status = "succeeded"
+    write_json_atomic(out / "stats.json", stats.dump())
     manifest = {
         "name": name, "created_at": "2026-11-25T00:00:00Z", "seed": 0, "spec_sha256": "0" * 64,
         "spec": {"name": name, "stages": stages, "output": {"path": str(out)}},
@@ -75,6 +92,7 @@ def write_output(out: Path, table: pa.Table, stages: list[dict], name: str = "cr
         "counts": {"input_docs": table.num_rows, "kept": kept, "rejected": rejected, "input_skipped": {}},
         "files": files,
     }
+    manifest["dataset"] = dataset_summary(storage, files)
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 

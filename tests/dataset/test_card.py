@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,7 +42,7 @@ def test_summary_counts_equal_the_parquet_rows(crafted_output):
 
 def test_card_front_matter_names_the_splits_and_their_files(crafted_output):
     out, manifest = crafted_output
-    path = write_card(out, manifest)
+    path = Path(write_card(out, manifest))
     text = path.read_text()
     assert text.startswith("---\n")
     meta = yaml.safe_load(text.split("---\n")[1])

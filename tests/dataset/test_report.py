@@ -6,6 +6,7 @@ import base64
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -21,7 +22,7 @@ def _images(page: str) -> list[bytes]:
 
 def test_report_of_a_full_run_has_every_section_and_figure(crafted_output):
     out, _ = crafted_output
-    page = write_report(out).read_text()
+    page = Path(write_report(out)).read_text()
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in page
     images = _images(page)
@@ -56,7 +57,7 @@ def test_report_renders_for_a_run_without_stages(tmp_path, output_writer):
     out.mkdir()
     table = pa.table({"id": ["a", "b"], "text": ["one", "two"], "source": ["s", "s"]})
     output_writer(out, table, [], name="bare")
-    page = write_report(out).read_text()
+    page = Path(write_report(out)).read_text()
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in page
     assert "No <code>lang</code> column" in page
@@ -66,19 +67,20 @@ def test_report_renders_for_a_run_without_stages(tmp_path, output_writer):
     assert len(_images(page)) == 3  # funnel counts, reader skips, documents per split
 
 
-def test_report_without_manifest_or_stats(tmp_path):
+def test_report_without_manifest_reads_no_unlisted_file(tmp_path):
+    """Readers trust the manifest, never a directory listing: a shard no manifest lists is not data."""
     (tmp_path / "data").mkdir()
     pa.parquet.write_table(pa.table({"id": ["a"], "text": ["x"], "lang": ["en"], "lang_score": [0.9]}),
                            tmp_path / "data" / "part-00000.parquet")
-    page = write_report(tmp_path).read_text()
+    page = Path(write_report(tmp_path)).read_text()
     assert "No <code>stats.json</code>" in page
-    assert len(_images(page)) == 2  # languages, lang_score histogram
+    assert _images(page) == []  # neither the languages nor the lang_score of the unlisted file
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
 def test_report_renders_in_headless_chromium(crafted_output, tmp_path):
     out, _ = crafted_output
-    page = write_report(out)
+    page = Path(write_report(out))
     shot = tmp_path / "shot.png"
     proc = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,2400",
                            f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
