@@ -187,9 +187,7 @@ class Run:
         self.progress: Any = None
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
-        self.out = Output(storage.url, int(spec.output.shard_size_mb * 1024 * 1024), spec.output.compression,
-                          spec.output.rejected, spec.output.rejected_sample, spec.seed, spec.ray.batch_size,
-                          spec.on_error, spec.limit)
+        self.out = Output.of(spec, storage.url)
 
     # --- the run
     def execute(self, previous: dict[str, Any] | None) -> RunResult:

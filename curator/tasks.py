@@ -69,6 +69,12 @@ class Output:
     on_error: str
     limit: int | None
 
+    @classmethod
+    def of(cls, spec: Any, url: str) -> Output:
+        o = spec.output
+        return cls(url, int(o.shard_size_mb * 1024 * 1024), o.compression, o.rejected, o.rejected_sample, spec.seed,
+                   spec.ray.batch_size, spec.on_error, spec.limit)
+
 
 @dataclass(frozen=True)
 class Pending:

@@ -319,6 +319,11 @@ def _verify_by_blocks(pairs: pa.Table, docs: Any, threshold: float) -> pa.Table:
         docs = docs.repartition(MAX_PAIR_BLOCKS).materialize()
     refs = docs.to_arrow_refs()
     block_vids = ray.get([ray.remote(_vid_column).remote(r) for r in refs])
+    # a repartition of many blocks holding few rows makes empty blocks (without columns): leave them out
+    refs = [r for r, b in zip(refs, block_vids) if len(b)]
+    block_vids = [b for b in block_vids if len(b)]
+    if not refs or pairs.num_rows == 0:
+        return pa.table({"u": pa.array([], pa.int64()), "v": pa.array([], pa.int64())})
     all_vids = np.concatenate(block_vids)
     order = np.argsort(all_vids, kind="stable")
     block_of = np.repeat(np.arange(len(refs)), [len(b) for b in block_vids])[order]
@@ -339,6 +344,8 @@ def _verify_by_blocks(pairs: pa.Table, docs: Any, threshold: float) -> pa.Table:
 
 
 def _vid_column(block: pa.Table) -> np.ndarray:
+    if "_vid" not in block.column_names:  # an empty block has no columns
+        return np.zeros(0, np.int64)
     return block.column("_vid").to_numpy()
 
 

@@ -52,7 +52,8 @@ def _spec(tmp_path: Path, out: str, **extra) -> dict:
     return spec
 
 
-def _rows(out: Path, subset: str) -> list[dict]:
+def _rows(out: Path | str, subset: str) -> list[dict]:
+    out = Path(out)
     manifest = json.loads((out / "manifest.json").read_text())
     rows = []
     for f in manifest["files"]:
@@ -66,7 +67,7 @@ def _rows(out: Path, subset: str) -> list[dict]:
 def test_run_counts_add_up_and_output_is_deterministic(ray_cluster, tmp_path):
     _, n_docs, n_short = _corpus(tmp_path)
     res = run_pipeline(validate_spec(_spec(tmp_path, "out1")))
-    out = res.out_dir
+    out = Path(res.out_dir)
     kept, rejected = _rows(out, "data"), _rows(out, "rejected")
     assert len(kept) == n_docs - n_short
     assert len(rejected) == n_short
@@ -77,6 +78,7 @@ def test_run_counts_add_up_and_output_is_deterministic(ray_cluster, tmp_path):
     counts = res.manifest["counts"]
     assert counts == {"input_docs": n_docs, "kept": n_docs - n_short, "rejected": n_short,
                       "input_skipped": {}, "drops_by_stage": {"min_length": {"too_short": n_short}}}
+    assert res.stats["units"] == {"total": 2, "done": 2, "resumed": 0}
     stats = json.loads((out / "stats.json").read_text())
     assert stats["status"] == "succeeded"
     st = stats["stages"][0]

@@ -153,3 +153,36 @@ def test_fuzzy_dedup_on_ray_matches_in_memory(ray_cluster, local_max_pairs):
     assert _result(out) == expected
     assert set(out.column_names) >= {"id", "text", "source", "dup_cluster", "dup_of", "drop_reason"}
     assert not [c for c in out.column_names if c.startswith("_")]
+
+
+@pytest.mark.ray
+def test_driver_verification_with_empty_many_and_cross_blocks(ray_cluster):
+    """Regression (issue 19): an empty block without columns reached the pairwise verification and failed
+    with KeyError '_vid'; more than 32 candidate blocks are repartitioned; no pairs gives no edges."""
+    import ray
+
+    from curator.dedup.fuzzy import MAX_PAIR_BLOCKS, _verify_by_blocks, candidate_docs, sign
+
+    rnd = random.Random(7)
+    texts, ids = [], []
+    for i in range(40):
+        words = _doc(rnd)
+        texts += [" ".join(words), " ".join(_edit(words, [10]))]
+        ids += [f"{i:02d}a", f"{i:02d}b"]
+    cfg = FuzzyDedupConfig(**SURE)
+    signed = candidate_docs(sign(core_table({"id": ids, "text": texts}), cfg, 0, 32, 4))
+    vid = dict(zip(signed.column("id").to_pylist(), signed.column("_vid").to_pylist()))
+    # pair b's block is far from a's: every pair crosses blocks; empty tables in between
+    blocks = [signed.slice(i, 1) for i in range(0, 80, 2)] + [pa.table({})] * 5 + \
+             [signed.slice(i, 1) for i in range(1, 80, 2)]
+    docs = ray.data.from_arrow(blocks)
+    assert docs.num_blocks() > MAX_PAIR_BLOCKS
+    pairs = pa.table({"u": pa.array([vid[f"{i:02d}a"] for i in range(40)], pa.int64()),
+                      "v": pa.array([vid[f"{i:02d}b"] for i in range(40)], pa.int64())})
+    kept = _verify_by_blocks(pairs, docs, 0.8)
+    assert sorted(zip(kept.column("u").to_pylist(), kept.column("v").to_pylist())) == \
+        sorted(zip(pairs.column("u").to_pylist(), pairs.column("v").to_pylist()))
+    empty_pairs = pairs.slice(0, 0)
+    assert _verify_by_blocks(empty_pairs, docs, 0.8).num_rows == 0
+    only_empty = ray.data.from_arrow([pa.table({})] * 40)
+    assert _verify_by_blocks(empty_pairs, only_empty, 0.8).num_rows == 0
