@@ -202,7 +202,8 @@ class Run:
 
             init_ray(self.spec)
             configure_data_context()
-            self.progress = ray.remote(Progress).options(num_cpus=0, max_restarts=-1).remote()
+            self.progress = ray.remote(Progress).options(num_cpus=0, max_restarts=-1,
+                                                         name=f"curator-progress-{self.run_id}").remote()
             self._start_flusher()
             files = self._phases(plan)
             manifest = self._commit(plan, files, previous)
@@ -460,25 +461,36 @@ class Run:
         data = self.stats.dump()
         try:
             self.storage.write_json(STATS, data)
-        except OSError:
-            if not fallback or not self.storage.local:
+        except OSError as exc:
+            if not fallback:
                 raise
-            # a full disk: rewrite the file in place (no second copy needed) so the status is not left "running"
+            if not self.storage.local:
+                log.error("could not record the run's status in stats.json: %s", exc)
+                return
+            # a full disk: rewrite the existing file in place (no second copy) so the status is not left
+            # "running"; the smaller form without indentation
             import json
 
-            with open(self.storage.path(STATS), "r+b") as f:
-                blob = json.dumps(data).encode()
-                f.write(blob)
-                f.truncate(len(blob))
+            try:
+                with open(self.storage.path(STATS), "r+b") as f:
+                    blob = json.dumps(data).encode()
+                    f.write(blob)
+                    f.truncate(len(blob))
+            except OSError as again:
+                log.error("could not record the run's status in stats.json: %s", again)
 
     def _failure(self, exc: BaseException) -> tuple[str, str | None]:
         """One clean line for the user, and the full traceback written beside the output's state."""
         cause = _root_cause(exc)
         if isinstance(cause, (StageFailed, RunFailed, LockLostError, OutputExistsError, OutputNotEmptyError)):
             message = str(cause)
+        elif type(cause).__module__.startswith("ray."):
+            message = _error_line(_ANSI.sub("", str(cause))) or f"{type(cause).__name__}: {cause}"
         else:
             message = f"{type(cause).__name__}: {cause}"
         message = _ANSI.sub("", message).strip().splitlines()[0] if message.strip() else type(cause).__name__
+        if self.stats.phase:
+            message = f"{self.stats.phase}: {message}"
         text = _ANSI.sub("", "".join(traceback.format_exception(exc)))
         rel = f"{STATE}/logs/{self.run_id}.log"
         try:
@@ -486,6 +498,21 @@ class Run:
             return message, self.storage.url_of(rel)
         except Exception:  # noqa: BLE001 - e.g. a full disk
             return message, None
+
+
+_ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(\w*(?:Error|Exception|Failed|Interrupt)): (.*)$")
+_RAY_WRAPPERS = ("UserCodeException", "RayTaskError", "RayError")
+
+
+def _error_line(text: str) -> str | None:
+    """The last ``SomeError: message`` line of a Ray error's text that is not one of Ray's own wrappers
+    (Ray Data keeps a failed task's own exception only as text)."""
+    found = None
+    for line in text.splitlines():
+        m = _ERROR_LINE.match(line.strip())
+        if m and not m.group(1).startswith(_RAY_WRAPPERS):
+            found = f"{m.group(1)}: {m.group(2)}"
+    return found
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -54,6 +54,8 @@ def _check_file(storage: Storage, f: dict[str, Any], quick: bool) -> list[str]:
     size = storage.size(rel)
     if size != f["bytes"]:
         out.append(f"{rel}: {size} bytes, the manifest says {f['bytes']}")
+    if not quick and sha256_of(storage, rel) != f["sha256"]:
+        out.append(f"{rel}: sha256 differs from the manifest's")
     try:
         with storage.open_read(rel) as fh:
             rows = pq.ParquetFile(fh).metadata.num_rows
@@ -61,17 +63,19 @@ def _check_file(storage: Storage, f: dict[str, Any], quick: bool) -> list[str]:
         return out + [f"{rel}: not a readable Parquet file ({type(exc).__name__}: {exc})"]
     if rows != f["rows"]:
         out.append(f"{rel}: {rows} rows, the manifest says {f['rows']}")
-    if not quick and sha256_of(storage, rel) != f["sha256"]:
-        out.append(f"{rel}: sha256 differs from the manifest's")
     return out
 
 
 def _column(storage: Storage, rel: str, name: str) -> list[Any]:
-    with storage.open_read(rel) as fh:
-        pf = pq.ParquetFile(fh)
-        if name not in pf.schema_arrow.names:
-            return []
-        return pf.read(columns=[name]).column(name).to_pylist()
+    """A column of a shard ([] when it has none or cannot be read: ``_check_file`` reports that)."""
+    try:
+        with storage.open_read(rel) as fh:
+            pf = pq.ParquetFile(fh)
+            if name not in pf.schema_arrow.names:
+                return []
+            return pf.read(columns=[name]).column(name).to_pylist()
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def _check_ids(storage: Storage, files: list[dict[str, Any]]) -> list[str]:

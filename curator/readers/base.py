@@ -26,10 +26,10 @@ class ReadStats:
     skipped: Counter = field(default_factory=Counter)
 
     def skip(self, reason: str, offset: int | None = None, detail: str = "",
-             level: int = logging.WARNING) -> None:
-        """Count one skipped record and log where it was (``level=logging.DEBUG`` for routine
+             level: int = logging.WARNING, count: int = 1) -> None:
+        """Count ``count`` skipped records and log where they were (``level=logging.DEBUG`` for routine
         filtering such as a WARC's images, so that real data problems stand out as warnings)."""
-        self.skipped[reason] += 1
+        self.skipped[reason] += count
         where = f"{self.path}@{offset}" if offset is not None else self.path
         log.log(level, "skip %s: %s %s", where, reason, detail)
 

@@ -24,6 +24,7 @@ from curator.readers.io import decompressed, open_raw
 from curator.schema import make_id
 
 _READ_CHUNK = 1 << 20
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _stdlib_loads(line: bytes):
@@ -76,6 +77,8 @@ def read_jsonl(
         try:
             for start, line in lines:
                 line_no += 1
+                if line_no == 1 and line is not None and line.startswith(UTF8_BOM):
+                    line = line[len(UTF8_BOM):]  # a byte-order mark is not part of the first line's JSON
                 if line is None:
                     stats.skip("too_large", start, f"line {line_no} longer than {max_doc_bytes} bytes")
                     continue

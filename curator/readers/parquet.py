@@ -55,6 +55,12 @@ def read_parquet(
         if missing := [c for c in wanted if c not in names]:
             stats.skip("missing_column", 0, f"no column(s) {missing} (has {sorted(names)})")
             return
+        text_type = pf.schema_arrow.field(text_column).type
+        if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+                or pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type)):
+            stats.skip("bad_text_column", 0, f"column {text_column!r} holds {text_type}, not text: "
+                       f"{pf.metadata.num_rows} rows skipped", count=pf.metadata.num_rows)
+            return
         columns = list(dict.fromkeys(wanted))
         row0 = 0
         batches = pf.iter_batches(batch_size=batch_size, columns=columns)

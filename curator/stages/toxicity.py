@@ -61,7 +61,7 @@ def _words(texts: pa.Array) -> pa.ListArray:
 
 def load_word_list(path: str | Path) -> set[str]:
     """Entries of a list file as space-joined words; entries that split into no word are skipped."""
-    lines = [ln.split("#", 1)[0].strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    lines = [ln.split("#", 1)[0].strip() for ln in Path(path).read_text(encoding="utf-8-sig").splitlines()]
     lines = [ln for ln in lines if ln]
     entries = set()
     for words in _words(pa.array(lines, type=pa.string())).to_pylist():

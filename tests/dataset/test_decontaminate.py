@@ -120,3 +120,11 @@ def test_is_registered_stateful_map_stage():
 
     cls = registry.get("decontaminate")
     assert cls is Decontaminate and cls.stateful and not cls.is_global
+
+
+def test_a_benchmark_file_with_a_byte_order_mark_keeps_its_first_item(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"question": QUESTION}).encode() + b"\n")
+    assert len(NgramIndex([("bom", str(path), ["question"])], 13)) == 13
+    stage = Decontaminate(benchmarks=[str(path)])
+    assert stage(_docs(QUESTION)).column("drop_reason").to_pylist() == ["contaminated"]

@@ -175,3 +175,13 @@ def test_skip_logs_name_the_file_and_the_line_offset(caplog):
     assert f"{path}@{second_line}: not_object line 2" in caplog.text
     unterminated = data.index(b'{"text": "unterminated')
     assert f"{path}@{unterminated}: invalid_json line 5" in caplog.text
+
+
+@pytest.mark.parametrize("compress", ["none", "gzip", "zstd"])
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path, compress):
+    data = b"\xef\xbb\xbf" + b"".join(json.dumps({"text": f"line {i}"}).encode() + b"\n" for i in range(3))
+    path = tmp_path / {"none": "bom.jsonl", "gzip": "bom.jsonl.gz", "zstd": "bom.jsonl.zst"}[compress]
+    path.write_bytes({"none": lambda d: d, "gzip": gzip.compress,
+                      "zstd": lambda d: zstandard.ZstdCompressor().compress(d)}[compress](data))
+    rows, stats = _rows(path)
+    assert [r["text"] for r in rows] == ["line 0", "line 1", "line 2"] and not stats.skipped

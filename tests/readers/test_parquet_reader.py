@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from curator.readers import read_file
 from curator.readers.base import ReadStats
@@ -65,3 +66,13 @@ def test_a_damaged_row_group_keeps_the_rows_before_it():
     rows, stats = _rows(BAD / "bad_row_group.parquet", batch_size=3)
     assert [r["text"].split(" x")[0] for r in rows] == ["doc 0", "doc 1", "doc 2"]
     assert stats.skipped == {"corrupt_stream": 1}
+
+
+@pytest.mark.parametrize("values", [[["a", "b"], ["c"]], [{"x": "a"}, {"x": "b"}], [1, 2]],
+                         ids=["list", "struct", "integer"])
+def test_a_text_column_that_is_not_text_skips_the_file_with_a_reason(tmp_path, values):
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"text": values}), path)
+    stats = ReadStats()
+    assert list(read_parquet(str(path), stats=stats)) == []
+    assert dict(stats.skipped) == {"bad_text_column": 2}

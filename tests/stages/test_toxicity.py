@@ -115,3 +115,9 @@ def test_bad_input_no_crash():
 def test_empty_table():
     out = Toxicity()(table([]))
     assert out.num_rows == 0 and "toxicity_word_ratio" in out.column_names
+
+
+def test_a_word_list_with_a_byte_order_mark_keeps_its_first_term(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufefffirstterm\nsecondterm\n".encode())
+    assert load_word_list(path) >= {"firstterm", "secondterm"}
