@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from curator.ray_head import PrivateRayHead, free_port  # noqa: E402
+from tests.ray_head import PrivateRayHead, free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789abcdef"

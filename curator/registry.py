@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "pii": "curator.stages.pii:PiiRedact",
     "exact_dedup": "curator.dedup.exact:ExactDedup",
     "fuzzy_dedup": "curator.dedup.fuzzy:FuzzyDedup",
+    "paragraph_dedup": "curator.dedup.paragraph:ParagraphDedup",
     "split": "curator.stages.split:Split",
     "decontaminate": "curator.stages.decontaminate:Decontaminate",
     "mix": "curator.stages.mix:Mix",

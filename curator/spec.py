@@ -167,15 +167,29 @@ def validate_spec(data: dict[str, Any], *, check_inputs: bool = True) -> Pipelin
             problems.extend(_errors(exc, f"stages[{i}]"))
         except TypeError as exc:
             problems.append(f"stages[{i}]: {exc}")
-    if check_inputs:
-        from curator.readers import expand_inputs
+    from curator.readers import FORMATS, detect_format, expand_inputs, reader_options
 
-        for i, inp in enumerate(spec.inputs):
-            for pattern in inp.patterns:
-                try:
-                    expand_inputs([pattern])
-                except (FileNotFoundError, OSError, ValueError) as exc:
-                    problems.append(f"inputs[{i}].path: {exc}")
+    for i, inp in enumerate(spec.inputs):
+        formats = {inp.format} if inp.format else {f for p in inp.patterns if (f := detect_format(p))}
+        for pattern in inp.patterns if check_inputs else []:
+            try:
+                files = expand_inputs([pattern])
+            except (FileNotFoundError, OSError, ValueError) as exc:
+                problems.append(f"inputs[{i}].path: {exc}")
+                continue
+            if inp.format is None:
+                unknown = [f for f in files if detect_format(f) is None]
+                if unknown:
+                    problems.append(f"inputs[{i}].path: cannot tell the format of {unknown[0]} from its name"
+                                    f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; "
+                                    f"set inputs[{i}].format to one of {', '.join(FORMATS)}")
+                formats |= {f for f in map(detect_format, files) if f}
+        for key in inp.options:
+            takers = [f for f in sorted(formats) if key in reader_options(f)]
+            if formats and not takers:
+                known = sorted({o for f in formats for o in reader_options(f)})
+                problems.append(f"inputs[{i}].options.{key}: not an option of the {'/'.join(sorted(formats))} "
+                                f"reader (its options: {', '.join(known) or 'none'})")
     if problems:
         raise SpecError(problems)
     return spec

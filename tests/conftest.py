@@ -77,7 +77,7 @@ def s3_bucket(s3_server):
 @pytest.fixture(scope="session")
 def ray_head():
     """Start a private local Ray head (GCS + dashboard/job server) for the session; yield its addresses."""
-    from curator.ray_head import PrivateRayHead
+    from tests.ray_head import PrivateRayHead
 
     tmp = Path(tempfile.mkdtemp(prefix="curator-ray-"))
     env = dict(os.environ)

@@ -1,6 +1,7 @@
 """Exact deduplication: one document per normalized-text hash (stage ``exact_dedup``).
 
-The text is normalized (lowercase and whitespace folded by default; punctuation stripping optional) and
+On Ray only the keys, the digest and the rank columns of each row are shuffled; the stage returns
+``id``, ``_rowkey`` (when present) and its columns, not the text. The text is normalized (lowercase and whitespace folded by default; punctuation stripping optional) and
 hashed with 128-bit XXH3. Rows are range-partitioned on that digest with Ray Data's sort shuffle, so
 every copy of a text meets in one block and no process holds all hashes; each block then keeps one
 document per digest by the keep policy (smallest id by default) and marks the rest ``exact_duplicate``.
@@ -58,6 +59,17 @@ def add_hash(table: pa.Table, cfg: ExactDedupConfig) -> pa.Table:
     return table
 
 
+KEY_COLUMNS = ("_rowkey", "id")
+
+
+def hash_rows(table: pa.Table, cfg: ExactDedupConfig) -> pa.Table:
+    """What the shuffle needs of each row: its keys, digest and rank columns. The text stays behind (the
+    executor joins the decisions back onto the documents by ``_rowkey``)."""
+    table = add_hash(table, cfg)
+    keep = [c for c in (*KEY_COLUMNS, HASH_COL, LEN_COL, cfg.score_column) if c and c in table.column_names]
+    return table.select(keep)
+
+
 def mark_duplicates(table: pa.Table, cfg: ExactDedupConfig, reason: str = REASON) -> pa.Table:
     """Within one block holding whole hash groups: set dup_cluster/dup_of/drop_reason, drop helpers."""
     if table.num_rows == 0:
@@ -94,7 +106,7 @@ class ExactDedup(GlobalStage[ExactDedupConfig]):
     def run(self, ds: Any, *, seed: int = 0) -> Any:
         cfg = self.config
         rank_sort_keys(cfg.keep, cfg.score_column)  # validate the policy before any work starts
-        hashed = ds.map_batches(add_hash, batch_format="pyarrow", fn_kwargs={"cfg": cfg})
+        hashed = ds.map_batches(hash_rows, batch_format="pyarrow", fn_kwargs={"cfg": cfg})
         return map_partitions_by(hashed, HASH_COL, mark_duplicates, num_partitions=cfg.num_partitions,
                                  fn_kwargs={"cfg": cfg})
 

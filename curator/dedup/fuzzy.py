@@ -136,6 +136,16 @@ def sign(table: pa.Table, cfg: FuzzyDedupConfig, seed: int, bands: int, rows: in
     return set_column(table, "_bkeys", bkeys)
 
 
+KEEP_COLUMNS = ("_rowkey", "id", "dup_cluster", *HELPERS)
+
+
+def sign_keys(table: pa.Table, cfg: FuzzyDedupConfig, seed: int, bands: int, rows: int) -> pa.Table:
+    """``sign``, keeping only keys, the earlier ``dup_cluster`` and the helpers: on Ray the text stays behind
+    (the executor joins the decisions back onto the documents by ``_rowkey``)."""
+    signed = sign(table, cfg, seed, bands, rows)
+    return signed.select([c for c in KEEP_COLUMNS if c in signed.column_names])
+
+
 def band_rows(table: pa.Table) -> pa.Table:
     """One (bkey, vid) row per band of each document that has shingles."""
     table = table.filter(pc.is_valid(table.column("_bkeys")))
@@ -253,7 +263,8 @@ class FuzzyDedup(GlobalStage[FuzzyDedupConfig]):
         log.info("fuzzy_dedup: threshold %.2f, %d perms, %d bands x %d rows", cfg.threshold, cfg.num_perm,
                  bands, rows)
         kwargs = {"cfg": cfg, "seed": seed, "bands": bands, "rows": rows}
-        full = ds.map_batches(sign, batch_size=SIGN_BATCH, batch_format="pyarrow", fn_kwargs=kwargs).materialize()
+        full = ds.map_batches(sign_keys, batch_size=SIGN_BATCH, batch_format="pyarrow",
+                              fn_kwargs=kwargs).materialize()
         pairs = map_partitions_by(full.map_batches(band_rows, batch_format="pyarrow"), "bkey", lsh.bucket_pairs,
                                   num_partitions=n, fn_kwargs={"anchors": cfg.anchors}).materialize()
         n_pairs = pairs.count()

@@ -24,7 +24,7 @@ from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.io import file_size
 
 __all__ = [
-    "FORMATS", "BatchBuilder", "ReadStats", "detect_format", "expand_inputs", "read_file",
+    "FORMATS", "BatchBuilder", "ReadStats", "detect_format", "expand_inputs", "read_file", "reader_options",
 ]
 
 
@@ -68,6 +68,17 @@ def _reader(fmt: str) -> Callable[..., Iterator[pa.Table]]:
 
         return read_parquet
     raise ValueError(f"unknown input format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+COMMON_PARAMS = ("path", "source", "batch_size", "max_doc_bytes", "stats")
+
+
+def reader_options(fmt: str) -> dict[str, object]:
+    """The options (``inputs[].options``) the reader of ``fmt`` takes, with their defaults."""
+    import inspect
+
+    params = inspect.signature(_reader(fmt)).parameters
+    return {name: p.default for name, p in params.items() if name not in COMMON_PARAMS}
 
 
 def expand_inputs(patterns: str | Iterable[str]) -> list[str]:

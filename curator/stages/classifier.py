@@ -43,6 +43,8 @@ class QualityClassifierConfig(StageConfig):
 
 
 class QualityClassifier(Stage[QualityClassifierConfig]):
+    """Score documents with a fastText quality classifier; drop those below ``threshold``."""
+
     name: ClassVar[str] = "quality_classifier"
     stateful: ClassVar[bool] = True
 

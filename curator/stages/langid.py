@@ -36,6 +36,8 @@ class LangIdConfig(StageConfig):
 
 
 class LangId(Stage[LangIdConfig]):
+    """Language ID with fastText lid.176: write ``lang``/``lang_score``; drop other languages or low scores."""
+
     name: ClassVar[str] = "langid"
     stateful: ClassVar[bool] = True
 

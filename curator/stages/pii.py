@@ -117,6 +117,8 @@ def blank_pipeline_path(language: str = "en", cache_dir: str | None = None) -> P
 
 
 class PiiRedact(Stage[PiiConfig]):
+    """Find PII (e-mail, phone, card, IBAN, IP, URL...) and replace it with typed tokens; count it per type."""
+
     name: ClassVar[str] = "pii"
     stateful: ClassVar[bool] = True
 

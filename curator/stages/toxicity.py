@@ -72,6 +72,8 @@ def load_word_list(path: str | Path) -> set[str]:
 
 
 class Toxicity(Stage[ToxicityConfig]):
+    """Toxic-word ratio per language (and an optional fastText classifier); drop documents above the limits."""
+
     name: ClassVar[str] = "toxicity"
     stateful: ClassVar[bool] = True
 

@@ -71,3 +71,22 @@ def test_unknown_stage_lists_installed():
 
 def test_builtin_min_length_is_registered():
     assert registry.get("min_length").name == "min_length"
+
+
+def test_builtin_list_matches_the_entry_points_in_pyproject():
+    import tomllib
+    from pathlib import Path
+
+    from curator.registry import BUILTIN, GROUP
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"][GROUP] == BUILTIN
+
+
+def test_every_builtin_stage_declares_a_summary_and_its_drop_reasons_are_strings():
+    from curator.registry import BUILTIN, get
+
+    for name in BUILTIN:
+        cls = get(name)
+        assert cls.summary(), f"{name} has no docstring summary"
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in cls.drop_reasons.items())

@@ -87,3 +87,23 @@ def test_unparseable_file_is_a_spec_error(tmp_path):
     p.write_text("stages: [unclosed\n")
     with pytest.raises(SpecError, match="not valid YAML"):
         load_spec(p)
+
+
+def test_a_misspelled_reader_option_names_the_field_and_the_options(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    with pytest.raises(SpecError) as err:
+        validate_spec({"inputs": [{"path": str(tmp_path / "a.jsonl"), "options": {"text_feild": "body"}}],
+                       "output": {"path": str(tmp_path / "out")}})
+    assert err.value.errors == ["inputs[0].options.text_feild: not an option of the jsonl reader (its options: "
+                                "file_key, id_field, text_field, url_field)"]
+    validate_spec({"inputs": [{"path": str(tmp_path / "a.jsonl"), "options": {"text_field": "body"}}],
+                   "output": {"path": str(tmp_path / "out")}})
+
+
+def test_a_file_of_unknown_format_is_a_spec_error_unless_the_format_is_given(tmp_path):
+    (tmp_path / "notes.txt").write_text('{"text": "x"}\n')
+    spec = {"inputs": [{"path": str(tmp_path / "*.txt")}], "output": {"path": str(tmp_path / "out")}}
+    with pytest.raises(SpecError, match=r"inputs\[0\].path: cannot tell the format of .*notes.txt"):
+        validate_spec(spec)
+    spec["inputs"][0]["format"] = "jsonl"
+    validate_spec(spec)
