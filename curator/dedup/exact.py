@@ -2,7 +2,8 @@
 
 The text is normalized (lowercase and whitespace folded by default; punctuation stripping optional)
 and hashed with 128-bit XXH3. On Ray only the keys, the digest and the rank columns of each row are
-shuffled; the stage returns ``id``, ``_rowkey`` (when present) and its columns, not the text. Rows are range-partitioned on that digest with Ray Data's sort shuffle, so
+shuffled; the stage returns ``id``, ``_rowkey`` (when present) and its columns, not the text.
+Rows are range-partitioned on that digest with Ray Data's sort shuffle, so
 every copy of a text meets in one block and no process holds all hashes; each block then keeps one
 document per digest by the keep policy (smallest id by default) and marks the rest ``exact_duplicate``.
 
