@@ -43,6 +43,7 @@ class Label:
 class EvalSet:
     docs: list[str]
     labels: list[Label]
+    inserted: list[tuple[int, int, int]] = field(default_factory=list)  # (doc, start, end) of added text
 
     def planted(self, entity: str) -> list[Label]:
         return [lb for lb in self.labels if lb.entity == entity]
@@ -306,6 +307,7 @@ def plant(base: Sequence[str], seed: int = 0, entities: Iterable[str] = tuple(GE
     entities = list(entities)
     docs: list[str] = []
     labels: list[Label] = []
+    inserted: list[tuple[int, int, int]] = []
     for d, text in enumerate(base):
         inserts: list[tuple[str | None, str, str]] = []
         for _ in range(rng.randint(*values_per_doc)):
@@ -336,11 +338,12 @@ def plant(base: Sequence[str], seed: int = 0, entities: Iterable[str] = tuple(GE
             start = out_len + len(lead) + len(before)
             chunk = f"{lead}{before}{value}{after} "
             labels.append(Label(d, start, start + len(value), entity, kind))
+            inserted.append((d, out_len, out_len + len(chunk)))
             pieces.append(chunk)
             out_len += len(chunk)
         pieces.append(text[pos:])
         docs.append("".join(pieces))
-    return EvalSet(docs, labels)
+    return EvalSet(docs, labels, inserted)
 
 
 # -------------------------------------------------------------------------------------------- score

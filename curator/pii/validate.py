@@ -242,6 +242,27 @@ NANP = frozenset({"US", "CA"})
 TRUNK_OPTIONAL = frozenset({"IN"})  # mobile numbers are written without the trunk 0 there
 
 
+def _cuts_from_end(text: str) -> set[int]:
+    """Positions of the separators of a written number, counted in digits from its end."""
+    out, count = set(), 0
+    for c in reversed(text):
+        if c.isdigit():
+            count += 1
+        elif count:
+            out.add(count)
+    return out
+
+
+def _grouping_ok(cand: str, formatted: str) -> bool:
+    """A number written in 4-digit chunks (``4052 2026 27``, the look of a card or account number) must be
+    grouped as ``phonenumbers`` formats it; any other grouping is accepted as people write numbers."""
+    groups = re.findall(r"\d+", cand)
+    if len(groups) < 2 or any(len(g) != 4 for g in groups[:-1]):
+        return True
+    width = len(digits(formatted))
+    return {c for c in _cuts_from_end(cand) if c < width} <= _cuts_from_end(formatted)
+
+
 def _phone_variant_ok(cand: str, regions: tuple[str, ...]) -> bool:
     import phonenumbers
 
@@ -254,16 +275,20 @@ def _phone_variant_ok(cand: str, regions: tuple[str, ...]) -> bool:
     if "." in cand and (len({c for c in cand if not c.isdigit()} - {"+"}) > 1
                         or any(len(g) < 2 for g in cand.lstrip("+").split("."))):
         return False  # dots with other separators or 1-digit groups: versions, not phone numbers
+    fmt = phonenumbers.PhoneNumberFormat
     try:
         if plus:
-            return phonenumbers.is_valid_number(phonenumbers.parse(cand, None))
+            num = phonenumbers.parse(cand, None)
+            return phonenumbers.is_valid_number(num) and _grouping_ok(cand, phonenumbers.format_number(
+                num, fmt.INTERNATIONAL))
         for region in regions:
             num = phonenumbers.parse(cand, region)
             if not phonenumbers.is_valid_number(num):
                 continue
-            national = digits(phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL))
-            if (n == national or (region in NANP and n == "1" + national)
-                    or (region in TRUNK_OPTIONAL and "0" + n == national)):
+            formatted = phonenumbers.format_number(num, fmt.NATIONAL)
+            national = digits(formatted)
+            if ((n == national or (region in NANP and n == "1" + national)
+                 or (region in TRUNK_OPTIONAL and "0" + n == national)) and _grouping_ok(cand, formatted)):
                 return True
     except phonenumbers.NumberParseException:
         return False
@@ -332,7 +357,8 @@ def _b64url_json(part: str) -> object:
 
 
 def jwt_ok(text: str) -> bool:
-    """A JSON Web Token: its header decodes to a JSON object with ``alg``, its payload to a JSON object."""
+    """A JSON Web Token: its header decodes to a JSON object with ``alg``, its payload to a JSON object, and
+    it has a signature unless ``alg`` is ``none`` (a sentence's full stop after two parts is no token)."""
     parts = text.split(".")
     if len(parts) != 3:
         return False
@@ -340,7 +366,9 @@ def jwt_ok(text: str) -> bool:
         header, payload = _b64url_json(parts[0]), _b64url_json(parts[1])
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return False
-    return isinstance(header, dict) and isinstance(header.get("alg"), str) and isinstance(payload, dict)
+    if not (isinstance(header, dict) and isinstance(header.get("alg"), str) and isinstance(payload, dict)):
+        return False
+    return bool(parts[2]) or header["alg"].lower() == "none"
 
 
 _B64_BODY = re.compile(r"[A-Za-z0-9+/=\s]*")
