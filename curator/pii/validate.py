@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import re
@@ -263,6 +264,21 @@ def _grouping_ok(cand: str, formatted: str) -> bool:
     return {c for c in _cuts_from_end(cand) if c < width} <= _cuts_from_end(formatted)
 
 
+@functools.cache
+def _region_lengths(region: str) -> frozenset[int]:
+    """Digit counts a number of ``region`` can have when written nationally: its possible national lengths,
+    with and without the trunk prefix (phonenumbers' metadata)."""
+    from phonenumbers import PhoneMetadata
+
+    meta = PhoneMetadata.metadata_for_region(region)
+    if meta is None:
+        return frozenset()
+    lengths = set(meta.general_desc.possible_length or ())
+    prefix = len(meta.national_prefix or "")
+    return frozenset(lengths | {n + prefix for n in lengths})
+
+
+@functools.lru_cache(maxsize=65_536)
 def _phone_variant_ok(cand: str, regions: tuple[str, ...]) -> bool:
     import phonenumbers
 
@@ -282,6 +298,8 @@ def _phone_variant_ok(cand: str, regions: tuple[str, ...]) -> bool:
             return phonenumbers.is_valid_number(num) and _grouping_ok(cand, phonenumbers.format_number(
                 num, fmt.INTERNATIONAL))
         for region in regions:
+            if len(n) not in _region_lengths(region):
+                continue
             num = phonenumbers.parse(cand, region)
             if not phonenumbers.is_valid_number(num):
                 continue
