@@ -30,8 +30,8 @@ Speed settings for trafilatura (bench/bench_extract.py measures each against sta
 Drop reasons: ``not_html`` (binary content: NUL bytes, replacement or control characters make up more
 than 5% of the first 4 KiB), ``extraction_error`` (the extractor raised; logged), ``empty_extraction``
 (no text came out), ``cascade_short`` and ``cascade_lang`` (see above). trafilatura's cross-document
-deduplication is off by default: it keeps a process-wide
-cache, so it would make a document's text depend on which documents the same worker saw before.
+deduplication is off by default: it keeps a process-wide cache, so it would make a document's text depend
+on which documents the same worker saw before.
 """
 
 from __future__ import annotations
