@@ -17,7 +17,12 @@ detections are resolved longest first, then by family order. A text without any 
 the scan and nothing more, so no separate pre-filter is needed.
 
 Engines are compiled once per process and configuration (:func:`get_engine`); a Hyperscan database is
-compiled once per thread that scans with it (its scratch space is not shared).
+compiled once per thread that scans with it (its scratch space is not shared). A pickled engine is rebuilt
+(and cached) on the other side.
+
+Hyperscan is the default by measurement (bench/bench_pii.py, one core of this machine, Debian license and
+copyright texts): the whole stage ran at about 2,700 docs/s with Hyperscan, 1,800 with RE2 and 175 with
+the Python fallback, with identical detections; the locating pass alone took a third of RE2's time.
 """
 
 from __future__ import annotations
@@ -131,6 +136,7 @@ class Engine:
     """Detects and redacts the ``entities`` of a text; see the module docstring."""
 
     def __init__(self, entities: Iterable[str], options: Options = Options(), matcher: Matcher = "auto") -> None:
+        entities = tuple(entities)
         names = list(dict.fromkeys(entities))
         unknown = [e for e in names if e not in BY_ENTITY]
         if unknown:
@@ -138,7 +144,11 @@ class Engine:
         self.families = tuple(f for f in FAMILIES if f.entity in names)
         self.entities = tuple(f.entity for f in self.families)
         self.options = options
+        self._key = (entities, options, matcher)
         self.matcher = self._matcher(matcher)
+
+    def __reduce__(self):  # compiled databases do not pickle: a copy compiles its own (cached per process)
+        return get_engine, self._key
 
     def _matcher(self, matcher: Matcher):
         if matcher in ("auto", "hyperscan"):

@@ -111,6 +111,17 @@ def test_options():
     assert [text[d.start:d.end] for d in tuned] == ["bob@debian.org", "8.8.8.8"]
 
 
+def test_engine_pickles_by_rebuilding():
+    import pickle
+
+    for matcher in MATCHERS:
+        engine = get_engine(DEFAULT_ENTITIES, Options(public_ip_only=True), matcher)
+        copy = pickle.loads(pickle.dumps(engine))
+        assert copy is engine  # same process: the cached engine
+        assert copy.detect("mail ann@debian.org from 8.8.8.8 or 10.0.0.1") == engine.detect(
+            "mail ann@debian.org from 8.8.8.8 or 10.0.0.1")
+
+
 def test_engine_is_cached_and_entities_checked():
     assert get_engine(DEFAULT_ENTITIES) is get_engine(DEFAULT_ENTITIES)
     assert set(get_engine(DEFAULT_ENTITIES).entities) == set(DEFAULT_ENTITIES)  # in priority order
