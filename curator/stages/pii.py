@@ -22,7 +22,8 @@ entity (e.g. ``pii_email_address``), with ``keep_spans`` ``pii_spans``: the repl
 document, except one longer than ``max_chars`` (dropped with reason ``pii_too_long``; default: no cap for
 the fast engine, whose time is linear, 1,000,000 characters for presidio).
 
-Options of the other engine are refused (``matcher`` with ``engine: presidio`` is an error, not ignored).
+Options of the other engine are refused when they differ from their defaults (``matcher: re2`` with
+``engine: presidio`` is an error, not ignored; a dumped config with every default passes).
 Engines are built once per worker process and configuration, never per batch.
 """
 
@@ -91,7 +92,9 @@ class PiiConfig(StageConfig):
     @model_validator(mode="after")
     def _options_of_the_engine(self) -> PiiConfig:
         other = PRESIDIO_ONLY if self.engine == "fast" else FAST_ONLY
-        wrong = sorted(set(other) & self.model_fields_set)
+        fields = type(self).model_fields
+        wrong = sorted(f for f in set(other) & self.model_fields_set
+                       if getattr(self, f) != fields[f].get_default(call_default_factory=True))
         if wrong:
             raise ValueError(f"{', '.join(wrong)} do not apply to engine {self.engine!r}")
         if self.engine == "fast" and self.entities is not None:

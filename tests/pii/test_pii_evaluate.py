@@ -98,7 +98,7 @@ def test_engines_on_the_types_both_support(base):
     from curator.stages.pii import DEFAULT_ENTITIES, PiiRedact
 
     shared = list(DEFAULT_ENTITIES) + ["URL"]
-    es = plant([t[:3000] for t in base[:24]], seed=3, entities=shared)
+    es = plant([t[:2000] for t in base[:24]], seed=3, entities=shared)
     presidio = PiiRedact(engine="presidio", entities=shared).engine
     fast = get_engine(tuple(shared))
     p_scores, p_touched = score(es, [presidio.redact(d)[1] for d in es.docs], shared)

@@ -83,8 +83,7 @@ def test_bad_input():
 
 
 # ------------------------------------------------------------------------------------- speed settings
-FAQ = ["index", "basic-defs", "getting-debian", "choosing", "compatibility", "software", "pkg-basics", "kernel",
-       "support", "faqinfo"]
+FAQ = ["basic-defs", "getting-debian", "choosing", "kernel", "support", "faqinfo"]
 
 
 def _faq_pages(lang: str) -> list[str]:
@@ -109,7 +108,7 @@ def _token_f1(a: str, b: str) -> float:
 def test_strip_scripts_and_shared_options_leave_the_text_unchanged():
     import trafilatura
 
-    pages = _faq_pages("en") + _faq_pages("de")[:3]
+    pages = _faq_pages("en") + _faq_pages("de")[:2]
     script = "<script>var hidden = 'text in a script';</script><style>p { color: red }</style><!-- a note -->"
     pages.append(PAGE.replace("<body>", "<body>" + script * 50))
     default, _ = _texts(HtmlToText(fix_text=False), pages)  # strip_scripts is on by default
@@ -126,7 +125,7 @@ def test_fast_mode_on_the_bundled_warc():
     standard, _ = _texts(HtmlToText(), pages)
     fast, reasons = _texts(HtmlToText(fast=True), pages)
     kept = [(s, f) for s, f, r in zip(standard, fast, reasons, strict=True) if r is None]
-    assert len(kept) >= 8  # fast mode may lose a page only its fallback extractors rescue ...
+    assert len(kept) >= 5  # fast mode may lose a page only its fallback extractors rescue ...
     assert all(_token_f1(s, f) >= 0.95 for s, f in kept)  # ... and keeps the others' text
     assert "the Debian C libraries are built with the most" in fast[FAQ.index("kernel")]
 

@@ -247,6 +247,8 @@ def test_config_refuses_the_other_engines_options():
     with pytest.raises(ValueError, match="PERSON"):
         PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"])
     assert PiiConfig(engine="presidio").max_chars == 1_000_000 and PiiConfig().max_chars is None
+    for cfg in (PiiConfig(), PiiConfig(engine="presidio", passes=2)):  # the executor rebuilds from a full dump
+        assert PiiConfig(**cfg.model_dump()) == cfg
     assert PiiConfig(engine="presidio", max_chars=None).max_chars is None
 
 
