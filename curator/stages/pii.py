@@ -22,8 +22,10 @@ entity (e.g. ``pii_email_address``), with ``keep_spans`` ``pii_spans``: the repl
 document, except one longer than ``max_chars`` (dropped with reason ``pii_too_long``; default: no cap for
 the fast engine, whose time is linear, 1,000,000 characters for presidio).
 
-Options of the other engine are refused when they differ from their defaults (``matcher: re2`` with
-``engine: presidio`` is an error, not ignored; a dumped config with every default passes).
+Without ``engine``, a config that sets one of presidio's options (``spacy_model``, ``passes``,
+``cache_dir``, ...) selects presidio, so specs written for the presidio stage keep their meaning. Options
+of the other engine are refused when they differ from their defaults (``matcher: re2`` with ``engine:
+presidio`` is an error, not ignored; a dumped config with every default passes).
 Engines are built once per worker process and configuration, never per batch.
 """
 
@@ -84,8 +86,12 @@ class PiiConfig(StageConfig):
 
     @model_validator(mode="before")
     @classmethod
-    def _engine_default_cap(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "max_chars" not in data and data.get("engine") == "presidio":
+    def _engine_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "engine" not in data and any(k in data for k in PRESIDIO_ONLY):
+            data = {**data, "engine": "presidio"}  # a spec written for the presidio stage keeps its meaning
+        if "max_chars" not in data and data.get("engine") == "presidio":
             data = {**data, "max_chars": PRESIDIO_MAX_CHARS}
         return data
 

@@ -241,9 +241,12 @@ def test_presidio_spans_survive_the_repeat_pass(cache):
 
 def test_config_refuses_the_other_engines_options():
     with pytest.raises(ValueError, match="cache_dir"):
-        PiiConfig(cache_dir="/tmp/x")  # a presidio option with the fast engine
+        PiiConfig(engine="fast", cache_dir="/tmp/x")  # a presidio option with the fast engine
     with pytest.raises(ValueError, match="matcher"):
         PiiConfig(engine="presidio", matcher="re2")
+    with pytest.raises(ValueError, match="matcher"):
+        PiiConfig(passes=2, matcher="re2")  # presidio by its option, then a fast option: a contradiction
+    assert PiiConfig(passes=1).engine == "presidio"  # an old presidio spec keeps its meaning
     with pytest.raises(ValueError, match="PERSON"):
         PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"])
     assert PiiConfig(engine="presidio").max_chars == 1_000_000 and PiiConfig().max_chars is None
