@@ -1,76 +1,80 @@
-"""PII redaction with presidio-analyzer and presidio-anonymizer, with nothing downloaded.
+"""PII redaction: each detected span is replaced by ``<ENTITY_TYPE>``.
 
-The NLP engine is a blank spaCy English pipeline (``spacy.blank("en")``, saved once under ``cache_dir`` and
-given to presidio's ``NlpEngineProvider`` as the model path), so only presidio's pattern recognizers run:
-EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD (Luhn checksum), IP_ADDRESS, IBAN_CODE (checksum), US_SSN, and URL
-when listed in ``entities``. With ``spacy_model`` (the name or path of an installed spaCy pipeline with an
-NER component) PERSON and LOCATION are added. ``tldextract`` (used by the e-mail recognizer) is set to its
-bundled public-suffix snapshot, with no cache and no network.
+Two engines:
 
-Each detected span is replaced by ``<ENTITY_TYPE>``; ``pii_count`` counts the replacements. Redaction is
-repeated on its own output while it still finds something (at most ``passes`` times, default 3): presidio's
-phone matcher misses a number directly followed by another one until that one is replaced. A repeat pass
-analyzes only the surroundings of what the pass before replaced. The stage never
-drops a document, except one longer than ``max_chars`` (default 1,000,000 characters), dropped with reason
-``pii_too_long`` so that time stays bounded (None: no cap).
+- ``engine: fast`` (default): :mod:`curator.pii`. One multi-pattern pass (Hyperscan, or RE2) locates
+  candidates of every type; each is checked exactly in Python: Luhn and the networks' issuer ranges for
+  cards, mod-97 and the country's length for IBANs, address syntax (and with ``ip_ranges: public`` global
+  routability) for IPv4/IPv6, the bundled public-suffix snapshot's TLDs for e-mail domains and URLs,
+  ``phonenumbers`` metadata for phone numbers, the SSA's rules for US SSNs, and for secrets their formats
+  (AWS access/secret keys, GitHub and Slack tokens, private-key blocks with a base64 body, JWTs whose
+  header and payload decode to JSON). Entities: ``EMAIL_ADDRESS``, ``PHONE_NUMBER``, ``CREDIT_CARD``,
+  ``IP_ADDRESS``, ``IBAN_CODE``, ``US_SSN``, ``AWS_ACCESS_KEY``, ``AWS_SECRET_KEY``, ``GITHUB_TOKEN``,
+  ``SLACK_TOKEN``, ``PRIVATE_KEY``, ``JWT`` (the default set) and ``URL`` (opt-in). ``keep_domains``
+  leaves e-mail addresses and URLs of those domains (and their subdomains) alone, e.g. ``example.com``.
+- ``engine: presidio``: presidio-analyzer's pattern recognizers with a blank spaCy pipeline, nothing
+  downloaded, behind a candidate pre-check (:mod:`curator.pii.presidio`); with ``spacy_model`` also its
+  NER entities (PERSON, LOCATION).
 
-Speed (presidio runs at a few hundred thousand characters per second): with ``precheck`` (default on) the
-stage first runs, over the whole text, cheap candidate regexes: for e-mail, IP and IBAN a gate that every
-match contains ('@', 'd.d.' or 'h:h:', two capitals and two digits; see ``GATES``), for the other pattern
-recognizers presidio's own patterns and flags, and for phone numbers a run of at least 5 digits; presidio
-then analyzes only
-windows of ``window_margin`` characters (default 32) around those matches, widened to whitespace (at most
-1,000 characters, then cut hard) and merged. A text without any match is not analyzed at all. Every
-entity the recognizers report lies in such a window, and with the blank pipeline presidio's
-context words play no part (it has no lemmas), so the results equal a full analysis; bench/bench_pii.py
-and the tests check that. With ``spacy_model`` the margin is at least 100 characters (context words),
-and NER entities (PERSON, LOCATION), which have no cheap candidate, turn the pre-check off: the whole text
-is analyzed. Long spans are analyzed in chunks of at most ``chunk_chars`` characters, cut at whitespace
-and overlapping by at least 100 characters.
+Columns: ``pii_count`` (replaced spans), with ``count_columns`` one ``pii_<entity>`` count per configured
+entity (e.g. ``pii_email_address``), with ``keep_spans`` ``pii_spans``: the replaced spans as
+``{entity, start, end}`` character offsets into the text the stage received. The stage never drops a
+document, except one longer than ``max_chars`` (dropped with reason ``pii_too_long``; default: no cap for
+the fast engine, whose time is linear, 1,000,000 characters for presidio).
+
+Without ``engine``, a config that sets one of presidio's options (``spacy_model``, ``passes``,
+``cache_dir``, ...) selects presidio, so specs written for the presidio stage keep their meaning. Options
+of the other engine are refused when they differ from their defaults (``matcher: re2`` with ``engine:
+presidio`` is an error, not ignored; a dumped config with every default passes).
+Engines are built once per worker process and configuration, never per batch.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Any, ClassVar
+import functools
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curator.paths import ModelRef, OutputDir
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.pii import ALL_ENTITIES, Options, get_engine
+from curator.pii import DEFAULT_ENTITIES as FAST_ENTITIES
+from curator.pii.presidio import (  # noqa: F401  (re-exported: the stage's presidio helpers)
+    DEFAULT_ENTITIES,
+    NER_ENTITIES,
+    PresidioEngine,
+    blank_pipeline_path,
+    use_bundled_suffix_list,
+)
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 
-DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN")
-NER_ENTITIES = ("PERSON", "LOCATION")
-# A phone number that phonenumbers finds valid in presidio's regions has at least 5 digits.
-PHONE_CANDIDATE = r"\d(?:[\s().\-/+]{0,4}\d){4,}"
-# Cheap gates for recognizers whose patterns are slow over long texts: (regex, reach). Every match of
-# the recognizer's patterns holds a gate match within the same whitespace-free token (e-mail, IP) or
-# starts with one and ends at most ``reach`` characters further (IBAN, up to 34 characters + 8 spaces).
-GATES = {
-    "EmailRecognizer": (r"@", 0),
-    "IpRecognizer": (r"\d{1,3}\.\d{1,3}\.|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:", 0),
-    "IbanRecognizer": (r"[A-Z]{2}[0-9]{2}", 48),
-}
-REGEX_TIMEOUT_S = 10
-REPASS_MARGIN = 64
-SNAP_LIMIT = 1_000  # window edges move to whitespace at most this far; past it (one huge token), cut hard
-_WS_CHARS = " \t\n\r\f\v"
-_WS = re.compile(r"[ \t\n\r\f\v]")
+PRESIDIO_MAX_CHARS = 1_000_000
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # presidio's phone regions
+FAST_ONLY = ("matcher", "ip_ranges", "keep_domains", "phone_regions")
+PRESIDIO_ONLY = ("score_threshold", "spacy_model", "language", "precheck", "passes", "window_margin",
+                 "chunk_chars", "cache_dir")
+SPAN_TYPE = pa.list_(pa.struct([("entity", pa.string()), ("start", pa.int32()), ("end", pa.int32())]))
 
 
 class PiiConfig(StageConfig):
-    """``entities``: presidio entity names (None: the six defaults, plus PERSON and LOCATION with
-    ``spacy_model``); ``score_threshold``: minimum presidio score (phone numbers score 0.4, validated
-    cards/IBANs/e-mails 1.0); ``passes``: redaction passes at most; ``precheck``/``window_margin``/
-    ``chunk_chars``/``max_chars``: see the module docstring; ``cache_dir``: where the blank pipeline is
-    saved."""
+    """``engine``, ``entities`` (None: the engine's defaults), ``max_chars``, ``count_columns``,
+    ``keep_spans``; fast engine: ``matcher``, ``ip_ranges``, ``keep_domains``, ``phone_regions``; presidio:
+    ``score_threshold`` (phone numbers score 0.4, validated cards/IBANs/e-mails 1.0), ``spacy_model``,
+    ``language``, ``precheck``, ``passes``, ``window_margin``, ``chunk_chars``, ``cache_dir`` (where the
+    blank pipeline is saved). See the module docstring and :mod:`curator.pii.presidio`."""
 
-    entities: list[str] | None = None  # None: DEFAULT_ENTITIES (+ NER_ENTITIES with spacy_model)
+    engine: Literal["fast", "presidio"] = "fast"
+    entities: list[str] | None = None
+    max_chars: int | None = Field(None, ge=1, description="longer texts are dropped (pii_too_long)")
+    count_columns: bool = True
+    keep_spans: bool = False
+    # fast engine
+    matcher: Literal["auto", "hyperscan", "re2", "python"] = "auto"
+    ip_ranges: Literal["all", "public"] = "all"
+    keep_domains: list[str] = Field(default_factory=list)
+    phone_regions: list[str] = Field(default_factory=lambda: list(PHONE_REGIONS))
+    # presidio engine
     score_threshold: float = 0.4
     spacy_model: ModelRef | None = None
     language: str = "en"
@@ -78,217 +82,113 @@ class PiiConfig(StageConfig):
     passes: int = Field(3, ge=1, le=10)
     window_margin: int = Field(32, ge=0, le=250)
     chunk_chars: int = Field(100_000, ge=2_000)
-    max_chars: int | None = 1_000_000
     cache_dir: OutputDir | None = None  # default: $CURATOR_CACHE_DIR or ~/.cache/curator
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "engine" not in data and any(k in data for k in PRESIDIO_ONLY):
+            data = {**data, "engine": "presidio"}  # a spec written for the presidio stage keeps its meaning
+        if "max_chars" not in data and data.get("engine") == "presidio":
+            data = {**data, "max_chars": PRESIDIO_MAX_CHARS}
+        return data
 
-def use_bundled_suffix_list() -> None:
-    """Make tldextract use its bundled public-suffix snapshot only (no HTTP, no cache files)."""
-    import tldextract
-    import tldextract.tldextract as tlde
+    @model_validator(mode="after")
+    def _options_of_the_engine(self) -> PiiConfig:
+        other = PRESIDIO_ONLY if self.engine == "fast" else FAST_ONLY
+        fields = type(self).model_fields
+        wrong = sorted(f for f in set(other) & self.model_fields_set
+                       if getattr(self, f) != fields[f].get_default(call_default_factory=True))
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} do not apply to engine {self.engine!r}")
+        if self.engine == "fast" and self.entities is not None:
+            unknown = [e for e in self.entities if e not in ALL_ENTITIES]
+            if unknown:
+                raise ValueError(f"engine 'fast' has no entity {unknown} (it has {list(ALL_ENTITIES)}; "
+                                 "NER entities such as PERSON need engine: presidio with a spacy_model)")
+        return self
 
-    if getattr(tlde.TLD_EXTRACTOR, "_curator_offline", False):
-        return
-    extractor = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
-    extractor._curator_offline = True
-    tlde.TLD_EXTRACTOR = extractor
+
+def count_column(entity: str) -> str:
+    return f"pii_{entity.lower()}"
 
 
-def blank_pipeline_path(language: str = "en", cache_dir: str | None = None) -> Path:
-    """A saved blank spaCy pipeline for ``language`` under the cache folder (created once, atomically)."""
-    import spacy
-
-    root = Path(cache_dir or os.environ.get("CURATOR_CACHE_DIR") or Path.home() / ".cache" / "curator")
-    path = root / f"spacy-blank-{language}-{spacy.__version__}"
-    if (path / "config.cfg").is_file():
-        return path
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=root))
-    try:
-        spacy.blank(language).to_disk(tmp)
-        try:
-            tmp.rename(path)
-        except OSError:  # another worker got there first
-            if not (path / "config.cfg").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+@functools.lru_cache(maxsize=4)
+def _presidio(entities: tuple[str, ...] | None, score_threshold: float, spacy_model: str | None, language: str,
+              precheck: bool, passes: int, window_margin: int, chunk_chars: int,
+              cache_dir: str | None) -> PresidioEngine:
+    return PresidioEngine(list(entities) if entities is not None else None, score_threshold, spacy_model,
+                          language, precheck, passes, window_margin, chunk_chars, cache_dir)
 
 
 class PiiRedact(Stage[PiiConfig]):
-    """Find PII (e-mail, phone, card, IBAN, IP, URL...) and replace it with typed tokens; count it per type."""
+    """Find PII (e-mail, phone, card, IBAN, IP, secrets...) and replace it with typed tokens; count it per type."""
 
     name: ClassVar[str] = "pii"
     stateful: ClassVar[bool] = True
+    writes: ClassVar[tuple[Column, ...]] = (Column("pii_count", "spans replaced in the text"),)
+    drop_reasons: ClassVar[dict[str, str]] = {"pii_too_long": "text longer than max_chars"}
 
     def __init__(self, config: PiiConfig | None = None, **params) -> None:
         super().__init__(config, **params)
-        # presidio probes torch for a GPU at import unless told the device; we run no torch model
-        os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
-        from presidio_anonymizer import AnonymizerEngine
-        from presidio_anonymizer.entities import OperatorConfig
-
         cfg = self.config
-        use_bundled_suffix_list()
-        model = cfg.spacy_model or str(blank_pipeline_path(cfg.language, cfg.cache_dir))
-        if cfg.entities is not None:
-            self.entities = list(cfg.entities)
+        if cfg.engine == "fast":
+            options = Options(public_ip_only=cfg.ip_ranges == "public",
+                              keep_domains=tuple(d.lower().strip(".") for d in cfg.keep_domains),
+                              phone_regions=tuple(r.upper() for r in cfg.phone_regions))
+            self.engine: Any = get_engine(tuple(cfg.entities or FAST_ENTITIES), options, cfg.matcher)
         else:
-            self.entities = list(DEFAULT_ENTITIES) + (list(NER_ENTITIES) if cfg.spacy_model else [])
-        nlp_engine = NlpEngineProvider(nlp_configuration={
-            "nlp_engine_name": "spacy", "models": [{"lang_code": cfg.language, "model_name": model}],
-        }).create_engine()
-        registry = RecognizerRegistry(supported_languages=[cfg.language])
-        registry.load_predefined_recognizers(languages=[cfg.language], nlp_engine=nlp_engine)
-        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine,
-                                       supported_languages=[cfg.language])
-        self.anonymizer = AnonymizerEngine()
-        self.operators = {e: OperatorConfig("replace", {"new_value": f"<{e}>"}) for e in self.entities}
-        # with a real pipeline, presidio's context words (lemmas of the 5 words before a match) count
-        self._margin = max(cfg.window_margin, 100) if cfg.spacy_model else cfg.window_margin
-        self._candidates = self._candidate_regexes() if cfg.precheck else None
+            self.engine = _presidio(tuple(cfg.entities) if cfg.entities is not None else None,
+                                    cfg.score_threshold, cfg.spacy_model, cfg.language, cfg.precheck, cfg.passes,
+                                    cfg.window_margin, cfg.chunk_chars, cfg.cache_dir)
+        self.entities: list[str] = list(self.engine.entities)
 
-    def _candidate_regexes(self) -> list[tuple[Any, int]] | None:
-        """(regex, reach) pairs whose matches, widened by ``reach`` characters to the right and to whole
-        tokens, contain every match of the recognizers in use: a cheap gate where presidio's own pattern
-        is slow to run over a whole text (``GATES``), else presidio's patterns with their flags, and a
-        digit run for the phone recognizer. None if some recognizer has no cheap candidate."""
-        import regex
-        from presidio_analyzer import PatternRecognizer
-        from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
-
-        out = []
-        for rec in self.analyzer.registry.get_recognizers(self.config.language, entities=self.entities):
-            gate = GATES.get(type(rec).__name__)
-            if gate is not None:
-                out.append((regex.compile(gate[0]), gate[1]))
-            elif isinstance(rec, PatternRecognizer) and rec.patterns:
-                out += [(regex.compile(p.regex, rec.global_regex_flags), 0) for p in rec.patterns]
-            elif isinstance(rec, PhoneRecognizer):
-                out.append((regex.compile(PHONE_CANDIDATE), 0))
-            elif isinstance(rec, SpacyRecognizer) and not self._nlp_has_components():
-                continue  # a blank pipeline finds no entity
-            else:  # e.g. the spaCy NER recognizer: analyze everything
-                return None
-        return out
-
-    def _nlp_has_components(self) -> bool:
-        nlp = getattr(self.analyzer.nlp_engine, "nlp", None) or {}
-        pipeline = nlp.get(self.config.language)
-        return pipeline is None or bool(pipeline.pipe_names)
-
-    # ------------------------------------------------------------------------------------ analysis
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """Character ranges of ``text`` to analyze (cut at whitespace; empty: nothing to analyze)."""
-        if self._candidates is None:
-            return self._chunks(0, len(text), text)
-        margin = self._margin
-        raw: list[tuple[int, int]] = []
-        try:
-            for rx, reach in self._candidates:
-                raw += [(m.start() - margin, m.end() + margin + reach)
-                        for m in rx.finditer(text, timeout=REGEX_TIMEOUT_S)]
-        except TimeoutError:  # pathological text for some pattern: analyze all of it
-            return self._chunks(0, len(text), text)
-        windows = _merge([(_snap_left(text, start, SNAP_LIMIT), _snap_right(text, end, SNAP_LIMIT))
-                          for start, end in _merge(sorted(raw))])
-        return [c for start, end in windows for c in self._chunks(start, end, text)]
-
-    def _chunks(self, start: int, end: int, text: str) -> list[tuple[int, int]]:
-        """[start, end) in pieces of at most ``chunk_chars``, cut at whitespace where there is some in the
-        last half of a piece (else cut hard), each overlapping the previous one by about the margin."""
-        size, margin = self.config.chunk_chars, max(self._margin, 100)
-        out = []
-        while end - start > size:
-            cut = _snap_left(text, start + size, size // 2)
-            if cut <= start + size // 2:
-                cut = start + size
-            out.append((start, cut))
-            start = _snap_left(text, cut - margin, margin)  # > previous start: size // 2 > 2 * 250
-        if end > start:
-            out.append((start, end))
-        return out
-
-    def analyze(self, text: str, spans: list[tuple[int, int]] | None = None) -> list:
-        """presidio results over ``spans`` of the text (default: :meth:`spans`), offsets into ``text``,
-        duplicates removed."""
-        from presidio_analyzer import RecognizerResult
-
-        found: dict[tuple[str, int, int], float] = {}
-        for start, end in self.spans(text) if spans is None else spans:
-            for r in self.analyzer.analyze(text[start:end], language=self.config.language,
-                                           entities=self.entities,
-                                           score_threshold=self.config.score_threshold):
-                key = (r.entity_type, r.start + start, r.end + start)
-                found[key] = max(found.get(key, 0.0), r.score)
-        return [RecognizerResult(e, s, t, score) for (e, s, t), score in sorted(found.items())]
+    def columns(self) -> tuple[Column, ...]:
+        cols = list(self.writes)
+        if self.config.count_columns:
+            cols += [Column(count_column(e), f"{e} spans replaced") for e in self.entities]
+        if self.config.keep_spans:
+            cols.append(Column("pii_spans", "replaced spans: entity, start, end (offsets into the input)"))
+        return tuple(cols)
 
     def redact(self, text: str) -> tuple[str, int]:
-        """(redacted text, number of replaced spans).
-
-        Redaction repeats on its own output (at most ``passes`` times) while it still finds something:
-        presidio's phone matcher can miss a number next to another one (it tries the longer run first),
-        and finds it once the neighbour is replaced. A repeat pass analyzes only windows around the
-        replacements of the pass before (``REPASS_MARGIN`` characters, widened to whitespace).
-        """
-        total, spans = 0, None
-        for _ in range(self.config.passes):
-            results = self.analyze(text, spans)
-            if not results:
-                break
-            out = self.anonymizer.anonymize(text=text, analyzer_results=results, operators=self.operators)
-            text, total = out.text, total + len(out.items)
-            around = _merge(sorted((_snap_left(text, i.start - REPASS_MARGIN, SNAP_LIMIT),
-                                    _snap_right(text, i.end + REPASS_MARGIN, SNAP_LIMIT)) for i in out.items))
-            spans = [c for start, end in around for c in self._chunks(start, end, text)]
-        return text, total
+        """(redacted text, number of replaced spans)."""
+        out, found = self.engine.redact(text)
+        return out, len(found)
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        cap = self.config.max_chars
-        texts, counts, reasons = [], [], []
+        cfg = self.config
+        cap = cfg.max_chars
+        texts, counts, reasons, spans = [], [], [], []
+        per_type: dict[str, list[int | None]] = {e: [] for e in self.entities} if cfg.count_columns else {}
         for text in table.column("text").to_pylist():
             if text and cap is not None and len(text) > cap:
                 texts.append(text)
                 counts.append(None)
                 reasons.append("pii_too_long")
+                spans.append(None)
+                for col in per_type.values():
+                    col.append(None)
                 continue
-            redacted, n = self.redact(text) if text else (text, 0)
+            redacted, found = self.engine.redact(text) if text else (text, [])
             texts.append(redacted)
-            counts.append(n)
+            counts.append(len(found))
             reasons.append(None)
+            if cfg.keep_spans:
+                spans.append([{"entity": d.entity, "start": d.start, "end": d.end} for d in found])
+            if per_type:
+                for col in per_type.values():
+                    col.append(0)
+                for d in found:
+                    col = per_type.get(d.entity)
+                    if col is not None:
+                        col[-1] += 1
         table = set_column(table, "text", pa.array(texts, type=pa.string()))
         table = set_column(table, "pii_count", pa.array(counts, type=pa.int32()))
+        for entity, values in per_type.items():
+            table = set_column(table, count_column(entity), pa.array(values, type=pa.int32()))
+        if cfg.keep_spans:
+            table = set_column(table, "pii_spans", pa.array(spans, type=SPAN_TYPE))
         return set_drops(table, reasons)
-
-
-def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Union of sorted intervals."""
-    out: list[list[int]] = []
-    for start, end in intervals:
-        if out and start <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], end)
-        else:
-            out.append([start, end])
-    return [(max(0, s), e) for s, e in out]
-
-
-def _snap_left(text: str, i: int, limit: int) -> int:
-    """Start of the token holding position ``i`` (after the last whitespace before it), looking back at
-    most ``limit`` characters (then ``i`` itself)."""
-    if i <= 0:
-        return 0
-    lo = max(0, i - limit)
-    j = max(text.rfind(c, lo, i) for c in _WS_CHARS)
-    return j + 1 if j >= 0 else (0 if lo == 0 else i)
-
-
-def _snap_right(text: str, i: int, limit: int) -> int:
-    """End of the token holding position ``i`` (the next whitespace), looking ahead at most ``limit``."""
-    n = len(text)
-    if i >= n:
-        return n
-    m = _WS.search(text, i, min(n, i + limit))
-    return m.start() if m else min(n, i + limit)

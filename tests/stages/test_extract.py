@@ -80,3 +80,76 @@ def test_bad_input():
     assert reasons[:4] == ["empty_extraction", "empty_extraction", "not_html", "empty_extraction"]
     assert reasons[4] is None and json.loads(out.column("meta").to_pylist()[4])["html_lang"] == "he"
     assert reasons[5] is None and len(out.column("text").to_pylist()[5]) <= 200_000
+
+
+# ------------------------------------------------------------------------------------- speed settings
+FAQ = ["basic-defs", "getting-debian", "choosing", "kernel", "support", "faqinfo"]
+
+
+def _faq_pages(lang: str) -> list[str]:
+    sub = "" if lang == "en" else f"{lang}/"
+    return [_warc_page(f"/debian/FAQ/{sub}{name}.{lang}.html") for name in FAQ]
+
+
+def _texts(stage, pages):
+    out = stage(_table(pages))
+    return out.column("text").to_pylist(), out.column("drop_reason").to_pylist()
+
+
+def _token_f1(a: str, b: str) -> float:
+    from collections import Counter
+
+    ta, tb = Counter(a.split()), Counter(b.split())
+    common = sum((ta & tb).values())
+    return 0.0 if not common else 2 * common / (sum(ta.values()) + sum(tb.values()))
+
+
+@pytest.mark.skipif(not WARC.exists(), reason="bundled WARC not present")
+def test_strip_scripts_and_shared_options_leave_the_text_unchanged():
+    import trafilatura
+
+    pages = _faq_pages("en") + _faq_pages("de")[:2]
+    script = "<script>var hidden = 'text in a script';</script><style>p { color: red }</style><!-- a note -->"
+    pages.append(PAGE.replace("<body>", "<body>" + script * 50))
+    default, _ = _texts(HtmlToText(fix_text=False), pages)  # strip_scripts is on by default
+    unstripped, _ = _texts(HtmlToText(fix_text=False, strip_scripts=False), pages)
+    direct = [trafilatura.extract(p, favor_precision=True, include_comments=False, include_tables=True,
+                                  deduplicate=False) for p in pages]  # the library called as documented
+    assert default == unstripped == direct
+    assert "text in a script" not in default[-1] and "Ceci est un long paragraphe" in default[-1]
+
+
+@pytest.mark.skipif(not WARC.exists(), reason="bundled WARC not present")
+def test_fast_mode_on_the_bundled_warc():
+    pages = _faq_pages("en")
+    standard, _ = _texts(HtmlToText(), pages)
+    fast, reasons = _texts(HtmlToText(fast=True), pages)
+    kept = [(s, f) for s, f, r in zip(standard, fast, reasons, strict=True) if r is None]
+    assert len(kept) >= 5  # fast mode may lose a page only its fallback extractors rescue ...
+    assert all(_token_f1(s, f) >= 0.95 for s, f in kept)  # ... and keeps the others' text
+    assert "the Debian C libraries are built with the most" in fast[FAQ.index("kernel")]
+
+
+@pytest.mark.skipif(not WARC.exists(), reason="bundled WARC not present")
+def test_cascade_drops_what_the_recipe_would_and_passes_the_rest_unchanged():
+    en, de = _faq_pages("en"), _faq_pages("de")
+    short = "<html><body><p>Only a few words here.</p></body></html>"
+    pages = en + de + [short]
+    standard, _ = _texts(HtmlToText(), pages)
+    cascade, reasons = _texts(HtmlToText(cascade=True), pages)
+    n = len(en)
+    assert reasons[:n] == [None] * n and cascade[:n] == standard[:n]  # English pages: trafilatura's text
+    assert reasons[n:2 * n] == ["cascade_lang"] * n  # German pages never reach trafilatura
+    assert reasons[-1] == "cascade_short"
+    assert cascade[n:] == pages[n:]  # a dropped page keeps its HTML for rejected/
+    # the cascade's language rule can be widened, and its length rule switched off
+    both, reasons = _texts(HtmlToText(cascade=True, cascade_languages=["en", "de"], cascade_min_words=None), pages)
+    assert reasons == [None] * (2 * n + 1) and both == standard
+
+
+def test_cascade_config():
+    with pytest.raises(ValueError, match="trafilatura"):
+        HtmlToText(extractor="resiliparse", cascade=True)
+    assert {"cascade_lang", "cascade_short", "not_html"} <= set(HtmlToText.drop_reasons)
+    out = HtmlToText(cascade=True, cascade_languages=None)(_table([PAGE]))  # length rule only
+    assert out.column("drop_reason").to_pylist() == [None]
