@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.model import GPT, GPTConfig, ce_chunk, fused_linear_cross_entropy, preset
+from trainer.loss import ce_chunk, fused_linear_cross_entropy
+from trainer.model import GPT, GPTConfig, preset
 
 
 def tiny(**kw) -> GPT:
