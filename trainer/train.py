@@ -48,7 +48,8 @@ def opt(default, help: str, choices: tuple | None = None):
 
 @dataclass
 class TrainConfig:
-    data: str = opt("", "a curation job's output folder (train/ and eval/, or data/; manifest.json)")
+    data: str = opt("", "a curation job's output folder (train/ and eval/, or data/; manifest.json), or "
+                    "a token folder written by 'python -m trainer prepare'")
     run_dir: str = opt("runs/default", "folder for checkpoints, metrics, progress.json and token files")
     tokenizer: str | None = opt(None, "a tokenizer.json to use instead of training one on the train split")
     vocab_size: int = opt(8192, "vocabulary size of the byte-level BPE trained on the train split")
@@ -203,8 +204,18 @@ class Session:
     flops_tok: float
 
 
-def _prepare_data(cfg: TrainConfig, d: Dist, run_dir: Path, init: dict | None) -> tuple[dict, str]:
-    """Rank 0 tokenizes once (or reuses the token files); the others wait and read meta.json."""
+def is_prepared(folder: str | Path) -> bool:
+    """Whether folder holds token files written by ``prepare`` (meta.json, train.bin, eval.bin, tokenizer)."""
+    f = Path(folder)
+    return all((f / n).is_file() for n in ("meta.json", "train.bin", "eval.bin", "tokenizer.json"))
+
+
+def _prepare_data(cfg: TrainConfig, d: Dist, run_dir: Path, init: dict | None) -> tuple[dict, str, Path]:
+    """(meta, tokenizer JSON, token folder). ``--data`` may be a job's output, which rank 0 tokenizes once
+    into ``<run>/data`` while the others wait, or a folder that ``python -m trainer prepare`` wrote."""
+    if is_prepared(cfg.data):
+        src = Path(cfg.data)
+        return json.loads((src / "meta.json").read_text()), (src / "tokenizer.json").read_text(), src
     tokenizer, data_dir = cfg.tokenizer, run_dir / "data"
     if init is not None and tokenizer is None:  # fine-tuning keeps the base model's tokenizer
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -218,19 +229,19 @@ def _prepare_data(cfg: TrainConfig, d: Dist, run_dir: Path, init: dict | None) -
     d.barrier()
     if meta is None:
         meta = json.loads((data_dir / "meta.json").read_text())
-    return meta, (data_dir / "tokenizer.json").read_text()
+    return meta, (data_dir / "tokenizer.json").read_text(), data_dir
 
 
 def setup(cfg: TrainConfig, d: Dist) -> Session:
     """Data, model, optimizer, schedule, parallel wrapping, compilation, restored state."""
     run_dir, device = Path(cfg.run_dir), d.device
+    run_dir.mkdir(parents=True, exist_ok=True)
     use_tf32(device)
     ckpt_path = run_dir / "ckpt.pt"
     resume = cfg.resume and ckpt_path.exists()
     ckpt = load_checkpoint(ckpt_path) if resume else None
     init = load_checkpoint(cfg.init_from) if cfg.init_from and not resume else None
-    meta, tok_json = _prepare_data(cfg, d, run_dir, init)
-    data_dir = run_dir / "data"
+    meta, tok_json, data_dir = _prepare_data(cfg, d, run_dir, init)
     train_tokens = open_tokens(data_dir / "train.bin", meta["dtype"])
     eval_tokens = open_tokens(data_dir / "eval.bin", meta["dtype"])
 
