@@ -18,14 +18,18 @@ Phases (run from the repository root; each writes into ``--work``, default ``ben
               next sentences of other pages); ``bench/lift_mc.py`` holds the generator.
 ``pack``      one tokenizer for both arms (a byte-level BPE trained on equal shares of both train
               splits), and token files for the GPU: each arm's train split (the larger one sampled down,
-              by whole documents, to the smaller one's token count; both then train on the same number
-              of tokens), both eval splits and the neutral text; ``WORK/pack/meta.json`` counts tokens,
+              by whole documents in a seeded random order, the last one cut, to exactly the smaller
+              one's token count; both then train on the same number of tokens), raw once more at its
+              full size in the same order (``raw_full``, capped at ``--full-tokens``, the training
+              budget), both eval splits and the neutral text; ``WORK/pack/meta.json`` counts tokens,
               documents and UTF-8 bytes of every file (for bits per byte).
-``train``     (the GPU) trains the same GPT on each arm (same seed, schedule and token budget), then
-              evaluates both on the curated eval split, the raw eval split and the neutral text (loss,
-              perplexity, bits per byte), scores the multiple-choice set, samples at temperature 0.7
-              from fixed prompts, plots both loss curves (``lift_loss.png``) and writes ``lift.json``;
-              exports the curated model as a Hugging Face folder (bf16, tarred in parts) for lm-eval.
+``train``     (the GPU) trains the same GPT on each arm (raw and curated at equal unique tokens, and
+              raw_full: same seed, schedule and token budget, so curated and size-matched raw repeat
+              their data and raw_full hardly does), then evaluates each on the curated eval split, the
+              raw eval split and the neutral text (loss, perplexity, bits per byte), scores the
+              multiple-choice set, samples at temperature 0.7 from fixed prompts, plots the loss
+              curves (``lift_loss.png``) and writes ``lift.json``; exports the curated model
+              as a Hugging Face folder (bf16, tarred in parts) for lm-eval.
 ``smoke``     the whole chain on the bundled sample (``examples/data/sample.warc.gz``) with a tiny model
               on the CPU: what the CI test runs.
 """
@@ -47,7 +51,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 T0 = time.time()
-ARMS = ("raw", "curated")
+ARMS = ("raw", "curated")  # the two datasets
+# the trainings: raw sampled down to curated's size, curated, and raw at its full size (up to the budget)
+TRAIN_ARMS = ("raw", "curated", "raw_full")
 PROMPTS = ["The configuration file", "To install the package,", "This chapter describes how",
            "If the command fails"]
 
@@ -174,7 +180,7 @@ def neutral(work: Path, limit: int, mc_items: int) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- pack
-def pack(work: Path, vocab: int, seed: int = 0) -> dict:
+def pack(work: Path, vocab: int, full_tokens: int, seed: int = 0) -> dict:
     """Shared tokenizer + token files of every split for the GPU (see the module docstring)."""
     import numpy as np
     import pyarrow.parquet as pq
@@ -217,12 +223,16 @@ def pack(work: Path, vocab: int, seed: int = 0) -> dict:
     keep.sort()
     meta = {"vocab_size": tok.get_vocab_size(), "eot_id": eot, "tokenizer_hash": file_hash(dest / "tokenizer.json"),
             "sampled_down": big, "before_sampling": {"raw_train": n_raw, "curated_train": n_cur}, "files": {}}
+    if big == "raw_train":  # raw at its full size too, in the same seeded order, up to the budget
+        full = encode_texts(tok, [texts[big][i] for i in order], eot)[:full_tokens]
+        arrays["raw_full_train"], texts["raw_full_train"] = full, [texts[big][i] for i in order]
     texts[big] = [texts[big][i] for i in keep]
-    arrays[big] = encode_texts(tok, texts[big], eot)
+    arrays[big] = encode_texts(tok, texts[big], eot)[:target]  # the last document cut: equal token counts
     for k, arr in arrays.items():
         arr.astype(np.uint16).tofile(dest / f"{k}.bin")
-        meta["files"][k] = {"tokens": int(len(arr)), "documents": len(texts[k]),
-                            "bytes": sum(len(t.encode("utf-8")) for t in texts[k])}
+        docs = int((arr == eot).sum()) if k == "raw_full_train" else len(texts[k])
+        nbytes = sum(len(t.encode("utf-8")) for t in texts[k][:docs])
+        meta["files"][k] = {"tokens": int(len(arr)), "documents": docs, "bytes": nbytes}
     (dest / "meta.json").write_text(json.dumps(meta, indent=2))
     say("pack:", json.dumps(meta["files"]))
     return meta
@@ -235,14 +245,15 @@ def run_folder(pack_dir: Path, arm: str, dest: Path) -> Path:
     meta = json.loads((pack_dir / "meta.json").read_text())
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(pack_dir / "tokenizer.json", dest / "tokenizer.json")
-    for split in ("train", "eval"):
-        shutil.copy(pack_dir / f"{arm}_{split}.bin", dest / f"{split}.bin")
+    shutil.copy(pack_dir / f"{arm}_train.bin", dest / "train.bin")
+    ev = "raw" if arm == "raw_full" else arm
+    shutil.copy(pack_dir / f"{ev}_eval.bin", dest / "eval.bin")
     f = meta["files"]
     (dest / "meta.json").write_text(json.dumps({
         "dtype": np.dtype(np.uint16).name, "vocab_size": meta["vocab_size"], "eot_id": meta["eot_id"],
         "manifest_hash": None, "tokenizer_hash": meta["tokenizer_hash"], "source": f"lift/{arm}",
         "split_here": False, "train": {"tokens": f[f"{arm}_train"]["tokens"]},
-        "eval": {"tokens": f[f"{arm}_eval"]["tokens"]},
+        "eval": {"tokens": f[f"{ev}_eval"]["tokens"]},
     }, indent=2))
     return dest
 
@@ -250,14 +261,9 @@ def run_folder(pack_dir: Path, arm: str, dest: Path) -> Path:
 # ---------------------------------------------------------------------------------------------- train
 def train(a) -> dict:
     """Both trainings and every evaluation (the GPU call; also the smoke run on the CPU)."""
-    import math
-
-    import numpy as np
     import torch
 
     from trainer.checkpoint import load_for_inference
-    from trainer.data import eval_windows, open_tokens
-    from trainer.evaluate import mean_loss, score_multiple_choice
     from trainer.generate import generate
     from trainer.metrics import read_metrics
     from trainer.train import TrainConfig, run
@@ -266,47 +272,56 @@ def train(a) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     meta = json.loads((pack_dir / "meta.json").read_text())
     runs = Path(a.runs)
-    res: dict = {"config": vars(a), "pack": meta, "arms": {}}
+    res: dict = {"config": vars(a), "pack": meta, "arms": {}, "repeats": []}
+    from bench.lift_mc import shortest_choice_accuracy
+
+    mc_items = [json.loads(ln) for ln in (pack_dir / "mc.jsonl").read_text().splitlines() if ln.strip()]
+    res["mc_baselines"] = {"chance": sum(1 / len(i["choices"]) for i in mc_items) / max(1, len(mc_items)),
+                           "shortest_choice": shortest_choice_accuracy(mc_items)}
     if torch.cuda.is_available():
         res["device"] = torch.cuda.get_device_name(0)
     res["torch"] = torch.__version__
-    for arm in ARMS:
-        data = run_folder(pack_dir, arm, runs / f"{arm}_data")
-        cfg = TrainConfig(
-            data=str(data), run_dir=str(runs / arm), model=a.model, block_size=a.block, batch_size=a.batch,
-            max_steps=a.steps, warmup_steps=max(1, a.steps // 20), lr=a.lr, min_lr=a.lr / 10,
-            dropout=a.dropout, bias=False, eval_interval=a.eval_interval, eval_iters=a.eval_iters,
-            log_interval=a.log_interval, ckpt_interval=0, seed=a.seed, device=a.device, compile=a.compile,
-            compile_scope="blocks", plot=False, tensorboard=False,
-        )
-        t = time.time()
-        summary = run(cfg)
-        res["arms"][arm] = {"train_s": time.time() - t, "tokens": summary["tokens"],
-                            "epochs": summary["tokens"] / meta["files"][f"{arm}_train"]["tokens"],
-                            "curve": read_metrics(runs / arm / "metrics.jsonl")}
-        say(f"train {arm}: {summary['tokens'] / 1e6:.1f}M tokens in {time.time() - t:.0f}s")
     device = torch.device(a.device if a.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-    for arm in ARMS:
-        model, tok, _ = load_for_inference(runs / arm / "ckpt.pt", device)
-        ev = {}
-        for name in ("curated_eval", "raw_eval", "neutral"):
-            tokens = open_tokens(pack_dir / f"{name}.bin", "uint16")
-            loss, n = mean_loss(model, eval_windows(tokens, a.block, a.batch, 0), device)
-            f = meta["files"][name]
-            # bits per byte over the windows scored (whole windows only: scale bytes by the share scored)
-            scored_bytes = f["bytes"] * n / max(1, f["tokens"] - 1)
-            ev[name] = {"loss": loss, "perplexity": math.exp(loss), "tokens": n,
-                        "bits_per_byte": loss * n / math.log(2) / scored_bytes}
-        ev["mc"] = score_multiple_choice(model, tok, pack_dir / "mc.jsonl", device)
-        g = torch.Generator(device=device).manual_seed(0)
-        samples = []
-        for p in PROMPTS:
-            ids = torch.tensor([tok.encode(p, add_special_tokens=False).ids], device=device)
-            o = generate(model, ids, a.sample_tokens, temperature=0.7, generator=g, stop_id=meta["eot_id"])
-            samples.append(tok.decode(o[0].tolist()))
-        res["arms"][arm].update(eval=ev, samples=samples)
-        say(f"eval {arm}: " + ", ".join(f"{k} {v['loss']:.3f}" for k, v in ev.items() if "loss" in v)
-            + f", mc {ev['mc']['accuracy']}")
+    for k, seed in enumerate([a.seed] + list(a.extra_seeds)):
+        for arm in TRAIN_ARMS:
+            if not (pack_dir / f"{arm}_train.bin").exists():
+                continue
+            left = a.budget - (time.time() - T0)
+            if k and left < a.repeat_need:
+                say(f"skip seed {seed} {arm}: {left:.0f}s left")
+                continue
+            rd = runs / (arm if k == 0 else f"{arm}_s{seed}")
+            data = run_folder(pack_dir, arm, runs / f"{arm}_data")
+            cfg = TrainConfig(
+                data=str(data), run_dir=str(rd), model=a.model, block_size=a.block, batch_size=a.batch,
+                max_steps=a.steps, warmup_steps=max(1, a.steps // 20), lr=a.lr, min_lr=a.lr / 10,
+                dropout=a.dropout, bias=False, eval_interval=a.eval_interval, eval_iters=a.eval_iters,
+                log_interval=a.log_interval, ckpt_interval=0, seed=seed, device=a.device, compile=a.compile,
+                compile_scope="blocks", plot=False, tensorboard=False,
+            )
+            t = time.time()
+            summary = run(cfg)
+            rec = {"seed": seed, "arm": arm, "train_s": time.time() - t, "tokens": summary["tokens"],
+                   "epochs": summary["tokens"] / meta["files"][f"{arm}_train"]["tokens"],
+                   "curve": read_metrics(rd / "metrics.jsonl")}
+            say(f"train {arm} seed {seed}: {summary['tokens'] / 1e6:.1f}M tokens in {rec['train_s']:.0f}s")
+            model, tok, _ = load_for_inference(rd / "ckpt.pt", device)
+            rec["eval"] = evaluate_arm(model, tok, pack_dir, meta, a, device)
+            say(f"eval {arm} seed {seed}: " + ", ".join(
+                f"{n} {v['loss']:.3f}" for n, v in rec["eval"].items() if "loss" in v)
+                + f", mc {rec['eval']['mc']['accuracy']}")
+            if k == 0:
+                g = torch.Generator(device=device).manual_seed(0)
+                rec["samples"] = []
+                for p in PROMPTS:
+                    ids = torch.tensor([tok.encode(p, add_special_tokens=False).ids], device=device)
+                    o = generate(model, ids, a.sample_tokens, temperature=0.7, generator=g, stop_id=meta["eot_id"])
+                    rec["samples"].append(tok.decode(o[0].tolist()))
+                res["arms"][arm] = rec
+            else:
+                res["repeats"].append({key: v for key, v in rec.items() if key != "curve"})
+            del model
+            (out / "lift.json").write_text(json.dumps(res, indent=2, default=str))
     plot(res, out / "lift_loss.png")
     if a.export:
         from trainer.export import export
@@ -314,10 +329,28 @@ def train(a) -> dict:
         hf = runs / "curated_hf"
         export(runs / "curated" / "ckpt.pt", hf, dtype="bfloat16")
         res["export"] = tar_parts(hf, out, "curated_hf", a.part_mb)
-    small = {k: v for k, v in res.items()}
-    (out / "lift.json").write_text(json.dumps(small, indent=2, default=str))
-    _ = np
+    (out / "lift.json").write_text(json.dumps(res, indent=2, default=str))
+    say("done")
     return res
+
+
+def evaluate_arm(model, tok, pack_dir: Path, meta: dict, a, device) -> dict:
+    """Loss, perplexity and bits per byte on every held-out file; the multiple-choice accuracy."""
+    import math
+
+    from trainer.data import eval_windows, open_tokens
+    from trainer.evaluate import mean_loss, score_multiple_choice
+
+    ev = {}
+    for name in ("curated_eval", "raw_eval", "neutral"):
+        tokens = open_tokens(pack_dir / f"{name}.bin", "uint16")
+        loss, n = mean_loss(model, eval_windows(tokens, a.block, a.batch, 0), device)
+        f = meta["files"][name]
+        scored_bytes = f["bytes"] * n / max(1, f["tokens"] - 1)  # whole windows only: their share of bytes
+        ev[name] = {"loss": loss, "perplexity": math.exp(loss), "tokens": n,
+                    "bits_per_byte": loss * n / math.log(2) / scored_bytes}
+    ev["mc"] = score_multiple_choice(model, tok, pack_dir / "mc.jsonl", device)
+    return ev
 
 
 def tar_parts(folder: Path, out: Path, name: str, part_mb: float) -> list[str]:
@@ -343,7 +376,9 @@ def plot(res: dict, png: Path) -> None:
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for arm, color in zip(ARMS, ("tab:red", "tab:blue"), strict=True):
+    for arm, color in zip(TRAIN_ARMS, ("tab:red", "tab:blue", "tab:orange"), strict=True):
+        if arm not in res["arms"]:
+            continue
         curve = res["arms"][arm]["curve"]
         tr = [(r["tokens"] / 1e6, r["loss"]) for r in curve if "loss" in r]
         ev = [(r["step"], r["eval_loss"]) for r in curve if "eval_loss" in r]
@@ -362,16 +397,16 @@ def plot(res: dict, png: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- smoke
-def smoke(work: Path) -> dict:
+def smoke(work: Path, extra_env: dict | None = None) -> dict:
     """The whole chain on the bundled sample, tiny and on the CPU (the CI test)."""
     warc = REPO / "examples" / "data" / "sample.warc.gz"
-    datasets(work, warc)
+    datasets(work, warc, extra_env=extra_env)
     neutral(work, limit=40, mc_items=12)
-    pack(work, vocab=512)
+    pack(work, vocab=512, full_tokens=4000)
     ns = argparse.Namespace(pack=str(work / "pack"), out=str(work / "result"), runs=str(work / "runs"),
                             model="tiny", block=32, batch=4, steps=6, lr=3e-3, dropout=0.0, eval_interval=3,
                             eval_iters=2, log_interval=1, seed=0, device="cpu", compile=False, sample_tokens=8,
-                            export=False, part_mb=15.0)
+                            export=False, part_mb=15.0, extra_seeds=[1], budget=1e9, repeat_need=0.0)
     return train(ns)
 
 
@@ -382,7 +417,8 @@ def main() -> None:
     ap.add_argument("--warc", help="datasets: the WARC (default WORK/crawl/docs.warc.gz)")
     ap.add_argument("--man-pages", type=int, default=1200, help="neutral: manual pages to render")
     ap.add_argument("--mc-items", type=int, default=400, help="neutral: multiple-choice questions")
-    ap.add_argument("--vocab", type=int, default=16384, help="pack: shared tokenizer's vocabulary")
+    ap.add_argument("--vocab", type=int, default=8192, help="pack: shared tokenizer's vocabulary")
+    ap.add_argument("--full-tokens", type=int, default=8_400_000, help="pack: raw_full's token cap")
     ap.add_argument("--pack", help="train: the pack folder (default WORK/pack)")
     ap.add_argument("--out", help="train: results folder (default WORK/result)")
     ap.add_argument("--runs", default="/tmp/lift_runs", help="train: run folders")
@@ -396,6 +432,9 @@ def main() -> None:
     ap.add_argument("--eval-iters", type=int, default=20)
     ap.add_argument("--log-interval", type=int, default=25)
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--extra-seeds", type=int, nargs="*", default=[], help="train: repeat both arms with these")
+    ap.add_argument("--budget", type=float, default=1e9, help="train: seconds; repeats are skipped past it")
+    ap.add_argument("--repeat-need", type=float, default=60.0, help="train: seconds a repeat needs")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--sample-tokens", type=int, default=60)
@@ -410,7 +449,7 @@ def main() -> None:
     elif a.phase == "neutral":
         neutral(work, a.man_pages, a.mc_items)
     elif a.phase == "pack":
-        pack(work, a.vocab)
+        pack(work, a.vocab, a.full_tokens)
     elif a.phase == "train":
         a.pack = a.pack or str(work / "pack")
         a.out = a.out or str(work / "result")

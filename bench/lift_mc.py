@@ -2,9 +2,10 @@
 
 Built from held-out documents (``bench_lift.py`` passes manual pages that neither dataset saw): a
 passage of whole sentences (200-700 characters) from one document is the context; the choices are the
-sentence that follows it there and three sentences of similar length (half to twice as long) from three
-other documents, in a seeded random order. Output lines have our scorer's shape
-``{"context", "choices", "answer"}``; choices carry their leading space.
+sentence that follows it there and three sentences of nearly the same length (within 20% of its
+characters, so length alone gives little hint) from three other documents, in a seeded random order.
+Output lines have our scorer's shape ``{"context", "choices", "answer"}``; choices carry their leading
+space.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def build_mc(docs: list[str], n_items: int, seed: int = 0, n_choices: int = 4) -
             break
         if (doc, ctx[:50]) in used:
             continue
-        others = [s for j, s in pool if j != doc and 0.5 * len(true) <= len(s) <= 2 * len(true) and s != true]
+        others = [s for j, s in pool if j != doc and len(true) / 1.2 <= len(s) <= 1.2 * len(true) and s != true]
         if len(others) < n_choices - 1:
             continue
         picks = rng.sample(others, n_choices - 1)
@@ -57,3 +58,9 @@ def build_mc(docs: list[str], n_items: int, seed: int = 0, n_choices: int = 4) -
         items.append({"context": ctx, "choices": [" " + c for c in choices], "answer": answer})
         used.add((doc, ctx[:50]))
     return items
+
+
+def shortest_choice_accuracy(items: list[dict]) -> float:
+    """How often the shortest choice is the answer: the accuracy that length alone would give."""
+    hits = [min(range(len(i["choices"])), key=lambda k: len(i["choices"][k])) == i["answer"] for i in items]
+    return sum(hits) / max(1, len(hits))
