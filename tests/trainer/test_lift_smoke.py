@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def test_lift_chain_on_the_bundled_sample(ray_head, tmp_path):
-    from bench.bench_lift import ARMS, PROMPTS, smoke
+    from bench.bench_lift import PROMPTS, TRAIN_ARMS, smoke
 
     res = smoke(tmp_path, extra_env={"RAY_ADDRESS": ray_head["gcs"]})
     docs = json.loads((tmp_path / "datasets.json").read_text())
@@ -26,8 +26,10 @@ def test_lift_chain_on_the_bundled_sample(ray_head, tmp_path):
     assert docs["curated"]["docs"]["eval"] > 0
     files = res["pack"]["files"]
     assert files["raw_train"]["tokens"] == files["curated_train"]["tokens"]  # the same token budget
+    assert files["raw_full_train"]["tokens"] == 4000  # raw at its full size, capped at the budget
     assert files["neutral"]["documents"] == 20
-    for arm in ARMS:
+    assert res["mc_baselines"]["chance"] == 0.25
+    for arm in TRAIN_ARMS:
         r = res["arms"][arm]
         assert r["tokens"] == 6 * 4 * 32
         for split in ("curated_eval", "raw_eval", "neutral"):
@@ -39,4 +41,6 @@ def test_lift_chain_on_the_bundled_sample(ray_head, tmp_path):
         steps = [c["step"] for c in r["curve"] if "loss" in c]
         assert steps == list(range(1, 7))
     assert (tmp_path / "result" / "lift_loss.png").stat().st_size > 5000
-    assert json.loads((tmp_path / "result" / "lift.json").read_text())["arms"].keys() == set(ARMS)
+    saved = json.loads((tmp_path / "result" / "lift.json").read_text())
+    assert saved["arms"].keys() == set(TRAIN_ARMS)
+    assert sorted((r["arm"], r["seed"]) for r in saved["repeats"]) == [("curated", 1), ("raw", 1), ("raw_full", 1)]
