@@ -14,6 +14,12 @@ Subcommands (run from the repository root):
     counted the same way for both models (real vocabulary 50257, no position table). Ends with a
     torch.profiler breakdown of our best configuration. Writes OUT/single.json.
 
+``presets --out OUT``  (one GPU) the larger presets (350M, 1.3B, 2.7B; no biases, bf16, regional
+    compile, fused loss) at the sizes and batches of ``--plans``, each with activation checkpointing
+    off, selective (matmul outputs kept; attention and pointwise ops recomputed) or full, on random
+    token batches: tokens/s, MFU against the bf16 matmul peak measured in the same call (recomputation
+    not counted), peak memory. Writes OUT/presets.json.
+
 ``scaling --data DIR --out OUT``  runs the trainer itself (``python -m trainer``) on the real-text
     shards: 1 GPU (grad accumulation 2) and 2 GPUs with DDP under torchrun (accumulation 1), the same
     per-GPU micro-batch and the same global batch and seed, so the loss curves must match at equal
@@ -154,8 +160,8 @@ def single(a) -> None:
     import torch
     import torch.nn.functional as F
 
+    from trainer.device import sdpa_context
     from trainer.model import GPT, preset
-    from trainer.train import sdpa_context
 
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -302,8 +308,8 @@ def profile(torch, F, run: dict, batches, out: Path, T: int, V: int) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as prof
 
+    from trainer.device import sdpa_context
     from trainer.model import GPT, preset
-    from trainer.train import sdpa_context
 
     torch._dynamo.reset()
     B = run["batch"]
@@ -346,6 +352,79 @@ def profile(torch, F, run: dict, batches, out: Path, T: int, V: int) -> dict:
     for t, k in res["top_kernels"]:
         say(f"  {t:8.3f} ms/step  {k}")
     return res
+
+
+# -------------------------------------------------------------------------------------------- presets
+# name: (preset, block, batch, checkpointing)
+PLANS = {  # in order of importance: a short budget skips the last ones
+    "350M-b16": ("350M", 1024, 16, "none"),
+    "1.3B-b16": ("1.3B", 1024, 16, "none"),
+    "1.3B-b16-sel": ("1.3B", 1024, 16, "selective"),
+    "1.3B-T2048-b8-sel": ("1.3B", 2048, 8, "selective"),
+    "2.7B-b8-sel": ("2.7B", 1024, 8, "selective"),
+    "1.3B-T2048-b8": ("1.3B", 2048, 8, "none"),
+    "350M-b32": ("350M", 1024, 32, "none"),
+    "1.3B-b32-full": ("1.3B", 1024, 32, "full"),
+    "1.3B-b32-sel": ("1.3B", 1024, 32, "selective"),
+    "2.7B-b8": ("2.7B", 1024, 8, "none"),
+    "2.7B-T2048-b8-sel": ("2.7B", 2048, 8, "selective"),
+}
+
+
+def presets(a) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from trainer.model import GPT, preset
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    out = Path(a.out)
+    res: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "runs": []}
+    res["peak_tflops"] = matmul_peak(torch)
+    say(f"{res['device']}: bf16 matmul peak {res['peak_tflops']:.0f} TFLOP/s")
+    V = 50257
+    g = torch.Generator(device="cuda").manual_seed(0)
+    for name in a.plans:
+        left = a.budget - (time.time() - T0)
+        if left < a.need:
+            say(f"skip {name}: {left:.0f}s left")
+            res["runs"].append({"name": name, "skipped": True})
+            continue
+        size, T, B, ac = PLANS[name]
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model = fn = None
+        try:
+            model = GPT(preset(size, block_size=T, vocab_size=V, bias=False, grad_checkpoint=ac)).cuda()
+            model.compile_blocks()
+            fpt = model.flops_per_token(T)
+            batches = []
+            for _ in range(2):
+                w = torch.randint(0, V, (B, T + 1), device="cuda", generator=g)
+                batches.append((w[:, :-1].contiguous(), w[:, 1:].contiguous()))
+            r = time_training(torch, model, make_step(torch, F, "ours"), batches, a.warmup, a.steps)
+            r.update(name=name, preset=size, block=T, batch=B, checkpointing=ac, params=model.num_params(),
+                     tok_s=B * T / r["step_s"])
+            r["mfu"] = r["tok_s"] * fpt / (res["peak_tflops"] * 1e12)
+            say(f"{name:<20} {r['tok_s'] / 1e3:7.1f}k tok/s  MFU {100 * r['mfu']:5.1f}%  mem {r['mem_gib']:6.1f} GiB"
+                f"  warmup {r['warmup_s']:5.1f}s  loss {r['first_loss']:.3f}->{r['last_loss']:.3f}")
+        except torch.OutOfMemoryError:
+            r = {"name": name, "oom": True}
+            say(f"{name}: out of memory")
+        except Exception:
+            r = {"name": name, "error": traceback.format_exc()[-800:]}
+            say(f"{name} failed:\n" + traceback.format_exc()[-1500:])
+        finally:
+            del model, fn
+            torch.cuda.empty_cache()
+        res["runs"].append(r)
+        (out / "presets.json").write_text(json.dumps(res, indent=2))
+    by = {r["name"]: r for r in res["runs"] if "tok_s" in r}
+    for base, sel in (("1.3B-b16", "1.3B-b16-sel"), ("1.3B-T2048-b8", "1.3B-T2048-b8-sel")):
+        if base in by and sel in by:
+            res[f"selective_vs_none_{base}"] = by[sel]["tok_s"] / by[base]["tok_s"]
+            say(f"selective / none at {base}: {res[f'selective_vs_none_{base}']:.3f}")
+    (out / "presets.json").write_text(json.dumps(res, indent=2))
 
 
 # -------------------------------------------------------------------------------------------- scaling
@@ -446,6 +525,13 @@ def main() -> None:
     s.add_argument("--batches", type=int, nargs="+", default=[64, 96, 128])
     s.add_argument("--chunk", type=int, default=0, help="also time this fused-loss chunk size")
     s.add_argument("--cdt", action="store_true", help="also try inductor coordinate-descent tuning")
+    pr = sub.add_parser("presets")
+    pr.add_argument("--out", required=True)
+    pr.add_argument("--budget", type=float, default=540)
+    pr.add_argument("--warmup", type=int, default=3)
+    pr.add_argument("--steps", type=int, default=10)
+    pr.add_argument("--need", type=float, default=35.0, help="seconds a plan needs at least")
+    pr.add_argument("--plans", nargs="+", default=list(PLANS), choices=list(PLANS))
     c = sub.add_parser("scaling")
     c.add_argument("--data", required=True)
     c.add_argument("--out", required=True)
@@ -466,7 +552,7 @@ def main() -> None:
     a = ap.parse_args()
     Path(getattr(a, "out", ".")).mkdir(parents=True, exist_ok=True)
     {"make-data": lambda: make_data(Path(a.dir), a.vocab, a.max_mb), "single": lambda: single(a),
-     "scaling": lambda: scaling(a)}[a.cmd]()
+     "scaling": lambda: scaling(a), "presets": lambda: presets(a)}[a.cmd]()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Checkpoint files: atomic save, load, and a model + tokenizer ready for inference.
 
-A checkpoint is one ``torch.save`` dict: ``model`` (state dict), ``model_config``, ``train_config``,
-``optimizer``, ``scheduler``, ``step``, ``data_position``, ``rng`` (per rank), ``manifest_hash``,
-``tokenizer_hash`` and ``tokenizer_json`` (the tokenizer itself, so a checkpoint file stands alone).
+A checkpoint is one ``torch.save`` dict: ``model`` (the full state dict, also after FSDP training),
+``model_config``, ``arch`` (``gpt`` or ``encdec``; absent in older files: ``gpt``), ``task`` (the
+training task: window length, and for span corruption its parameters and sentinel ids),
+``train_config``, ``optimizer``, ``scheduler``, ``step``, ``data_position``, ``rng`` (per rank),
+``parallel``, ``manifest_hash``, ``tokenizer_hash`` and ``tokenizer_json`` (the tokenizer itself, so a
+checkpoint file stands alone).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch
 from tokenizers import Tokenizer
 
 from trainer.model import GPT, GPTConfig
+from trainer.seq2seq import EncDecConfig, EncoderDecoder
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
@@ -33,17 +37,25 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
-def build_model(ckpt: dict, **overrides) -> GPT:
-    """A GPT with the checkpoint's config (overrides applied) and weights."""
-    cfg = GPTConfig(**{**ckpt["model_config"], **overrides})
-    model = GPT(cfg)
+def make_model(arch: str, config: dict) -> GPT | EncoderDecoder:
+    """A freshly initialised model of an architecture ('gpt' or 'encdec') from its config dict."""
+    if arch == "gpt":
+        return GPT(GPTConfig(**config))
+    if arch == "encdec":
+        return EncoderDecoder(EncDecConfig(**config))
+    raise ValueError(f"unknown architecture {arch!r}: expected 'gpt' or 'encdec'")
+
+
+def build_model(ckpt: dict, **overrides) -> GPT | EncoderDecoder:
+    """The checkpoint's model (its config with overrides applied) with its weights."""
+    model = make_model(ckpt.get("arch", "gpt"), {**ckpt["model_config"], **overrides})
     model.load_state_dict(ckpt["model"])
     return model
 
 
-def load_for_inference(path: str | Path, device: torch.device) -> tuple[GPT, Tokenizer, dict]:
+def load_for_inference(path: str | Path, device: torch.device) -> tuple[GPT | EncoderDecoder, Tokenizer, dict]:
     ckpt = load_checkpoint(path)
     if "tokenizer_json" not in ckpt:
         raise KeyError(f"{path} holds no tokenizer")
-    model = build_model(ckpt, dropout=0.0, grad_checkpoint=False).to(device).eval()
+    model = build_model(ckpt, dropout=0.0, grad_checkpoint="none").to(device).eval()
     return model, Tokenizer.from_str(ckpt["tokenizer_json"]), ckpt

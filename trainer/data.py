@@ -7,7 +7,8 @@ document goes to eval when a hash of its ``id`` falls under ``eval_fraction`` (d
 Output (``prepare``), in a work folder: ``tokenizer.json`` (trained unless given), ``train.bin`` and
 ``eval.bin`` (all tokens, each document followed by the EOT token, uint16 when the vocabulary fits,
 else uint32) and ``meta.json`` (dtype, token counts, manifest and tokenizer hashes). Tokenizing runs in
-parallel over Parquet row groups: Ray Data when Ray is connected, else a process pool.
+parallel over Parquet row groups: Ray Data when Ray is connected (``trainer.ray_train``, the
+only module that imports Ray), else a process pool.
 
 Training reads random windows of ``block_size + 1`` tokens from the memory-mapped array. The windows of
 optimizer step s are a pure function of (seed, s), so the data position to resume from is one integer,
@@ -121,7 +122,7 @@ def encode_texts(tok, texts: list[str], eot: int) -> np.ndarray:
     return out
 
 
-def _encode_task(args: tuple[str, int, Source, str, str]) -> tuple[np.ndarray, int]:
+def encode_task(args: tuple[str, int, Source, str, str]) -> tuple[np.ndarray, int]:
     """Worker: tokenize one row group of one file."""
     path, rg, src, tok_path, eot = args
     tok = load_tokenizer(tok_path)
@@ -165,38 +166,19 @@ def _encoded_chunks(src: Source, tok_path: str, workers: int, backend: str,
                     eot: str) -> Iterator[tuple[np.ndarray, int]]:
     tasks = _tasks(src, tok_path, eot)
     if backend == "ray":
-        yield from _ray_chunks(tasks, workers)
+        from trainer.ray_train import ray_chunks  # the trainer's only Ray module
+
+        yield from ray_chunks(tasks, workers)
         return
     if backend != "pool":
         raise ValueError(f"tokenize backend must be auto, ray or pool, not {backend!r}")
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     if workers <= 1 or len(tasks) <= 1:
         for t in tasks:
-            yield _encode_task(t)
+            yield encode_task(t)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
-        yield from ex.map(_encode_task, tasks)  # map keeps task order: deterministic output
-
-
-def _ray_chunks(tasks: list[tuple], workers: int) -> Iterator[tuple[np.ndarray, int]]:
-    """Tokenize row groups with Ray Data (order preserved), one task per row group."""
-    import ray
-
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    ds = ray.data.from_items([{"i": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
-
-    def encode(batch: dict) -> dict:
-        outs = [_encode_task(tasks[int(i)]) for i in batch["i"]]
-        return {"tokens": np.array([o[0].tobytes() for o in outs], dtype=object),
-                "skipped": np.array([o[1] for o in outs], dtype=np.int64)}
-
-    kw = {"concurrency": workers} if workers else {}
-    for batch in ds.map_batches(encode, batch_size=1, batch_format="numpy", **kw).iter_batches(
-        batch_size=1, batch_format="numpy"
-    ):
-        for raw, skipped in zip(batch["tokens"], batch["skipped"], strict=True):
-            yield np.frombuffer(raw, dtype=np.uint32), int(skipped)
+        yield from ex.map(encode_task, tasks)  # map keeps task order: deterministic output
 
 
 def prepare(out_dir: str | Path, work_dir: str | Path, *, tokenizer: str | Path | None = None,
@@ -271,6 +253,26 @@ class Windows:
         starts = self.starts(step, batch_size * accum * world)[j * batch_size:(j + 1) * batch_size]
         w = self.tokens[starts[:, None] + np.arange(self.block_size + 1)].astype(np.int64)
         return w[:, :-1], w[:, 1:]
+
+
+class LMTask:
+    """The decoder-only task for the training loop: (x, y) windows for training, eval windows."""
+
+    def __init__(self, train: np.ndarray, eval_tokens: np.ndarray, block_size: int, seed: int) -> None:
+        self.windows = Windows(train, block_size, seed)
+        self.eval_tokens, self.block_size = eval_tokens, block_size
+
+    @property
+    def tokens_per_example(self) -> int:
+        return self.block_size
+
+    def batch(self, step: int, batch_size: int, micro: int = 0, accum: int = 1, rank: int = 0,
+              world: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        return self.windows.batch(step, batch_size, micro, accum, rank, world)
+
+    def eval_batches(self, batch_size: int, max_batches: int, rank: int = 0,
+                     world: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return eval_windows(self.eval_tokens, self.block_size, batch_size, max_batches, rank, world)
 
 
 def eval_windows(tokens: np.ndarray, block_size: int, batch_size: int, max_batches: int,

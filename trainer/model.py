@@ -4,6 +4,11 @@ Token embeddings, positional information (learned table or rotary), causal multi
 through ``F.scaled_dot_product_attention``, a GELU MLP, pre-LayerNorm residual blocks, a final LayerNorm
 and an output head tied to the token embeddings; GPT-2-style initialisation.
 
+Activation checkpointing per block (``grad_checkpoint``): ``"full"`` keeps only each block's input and
+recomputes the whole block in the backward pass; ``"selective"`` keeps the outputs of the matmuls and
+recomputes only what is cheap (attention, layer norms, GELU, residual adds, rotary), so the backward
+pass runs no extra matmul.
+
 Shapes in comments: B batch, T time, C = n_embd, nh heads, hs = C // nh head size, V vocabulary.
 """
 
@@ -15,7 +20,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+
+from trainer.loss import ce_chunk, fused_linear_cross_entropy
+
+CHECKPOINT_MODES = ("none", "full", "selective")
 
 
 @dataclass
@@ -32,9 +41,10 @@ class GPTConfig:
     pad_vocab_to: int = 128  # embedding rows rounded up to a multiple of this (faster matmuls)
     loss_impl: str = "fused"  # "fused": chunked linear+cross-entropy, logits never stored; "plain"
     loss_chunk: int = 8192  # tokens per chunk of the fused loss
-    grad_checkpoint: bool = False
+    grad_checkpoint: str = "none"  # "none", "full" or "selective" (see the module docstring)
 
     def __post_init__(self) -> None:
+        self.grad_checkpoint = checkpoint_mode(self.grad_checkpoint)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
         if self.pos not in ("learned", "rope"):
@@ -58,13 +68,42 @@ PRESETS: dict[str, tuple[int, int, int]] = {
     "tiny": (2, 2, 64),
     "mini": (4, 4, 128),
     "small": (6, 6, 384),
+    "base": (8, 8, 512),
     "124M": (12, 12, 768),
     "350M": (24, 16, 1024),
+    "1.3B": (24, 16, 2048),
+    "2.7B": (32, 32, 2560),
 }
 
 
+def checkpoint_mode(value: str | bool | None) -> str:
+    """'none', 'full' or 'selective'; True/False (older checkpoints and flags) mean 'full'/'none'."""
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "full"
+    v = str(value).lower()
+    v = {"true": "full", "false": "none", "1": "full", "0": "none", "off": "none"}.get(v, v)
+    if v not in CHECKPOINT_MODES:
+        raise ValueError(f"grad_checkpoint must be one of {CHECKPOINT_MODES}, not {value!r}")
+    return v
+
+
+# aten ops whose outputs selective checkpointing keeps: the matmuls (expensive to recompute)
+_KEEP = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default}
+
+
+def _keep_matmuls(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+    return CheckpointPolicy.MUST_SAVE if op in _KEEP else CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def selective_context():
+    """Context pair for ``torch.utils.checkpoint``: save matmul outputs, recompute everything else."""
+    return create_selective_checkpoint_contexts(_keep_matmuls)
+
+
 def preset(name: str, **overrides) -> GPTConfig:
-    """A GPTConfig for a named size (tiny .. 350M); keyword overrides win."""
+    """A GPTConfig for a named size (tiny .. 2.7B); keyword overrides win."""
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
     n_layer, n_head, n_embd = PRESETS[name]
@@ -121,6 +160,14 @@ class MLP(nn.Module):
         return self.drop(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
 
 
+def checkpointed(fn, mode: str, *args):
+    """fn(*args), under activation checkpointing of the given mode when training with gradients."""
+    if mode == "none" or not torch.is_grad_enabled():
+        return fn(*args)
+    kw = {"context_fn": selective_context} if mode == "selective" else {}
+    return checkpoint(fn, *args, use_reentrant=False, **kw)
+
+
 class Block(nn.Module):
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
@@ -128,79 +175,15 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(cfg)
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         self.mlp = MLP(cfg)
+        self.ac = cfg.grad_checkpoint
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), rope)
         return x + self.mlp(self.ln_2(x))
 
-
-def ce_chunk(logits: torch.Tensor, targets: torch.Tensor, scale: torch.Tensor):
-    """Summed cross-entropy of one chunk of logits (n, V), and its gradient times scale (as logits' dtype).
-
-    Targets < 0 contribute neither loss nor gradient. Written as a reduction plus one pointwise pass
-    (the one-hot is a comparison with an index ramp, not a scatter), so compiled on the GPU it reads the
-    logits for the log-sum-exp, reads them once more and writes the gradient once.
-    """
-    lf = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    lse = torch.logsumexp(lf, dim=-1)
-    ok = targets >= 0
-    t = targets.clamp(min=0)
-    loss = ((lse - lf.gather(1, t[:, None]).squeeze(1)) * ok).sum()
-    onehot = torch.arange(lf.shape[1], device=lf.device)[None, :] == t[:, None]
-    g = (torch.exp(lf - lse[:, None]) - onehot.to(lf.dtype)) * (ok.to(lf.dtype) * scale)[:, None]
-    return loss, g.to(logits.dtype)
-
-
-class _FusedLinearCE(torch.autograd.Function):
-    """Mean cross-entropy of (h @ w.T) against targets, computed chunk by chunk.
-
-    The gradients are computed in the forward pass, so the (N, V) logits are never all in memory at
-    once and never stored for backward (the idea of fused linear cross-entropy kernels).
-    """
-
-    @staticmethod
-    def forward(ctx, h, w, targets, chunk, dtype, chunk_fn):
-        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        hc_all, wc = h.to(dtype), w.to(dtype)
-        valid = (targets >= 0).sum().clamp(min=1)
-        scale = 1.0 / valid.to(torch.promote_types(dtype, torch.float32))
-        loss = torch.zeros((), dtype=scale.dtype, device=h.device)
-        gh = torch.empty_like(hc_all) if need_h else None
-        gw = torch.zeros(w.shape, dtype=torch.promote_types(w.dtype, torch.float32),
-                         device=w.device) if need_w else None
-        for s in range(0, h.shape[0], chunk):
-            hc = hc_all[s:s + chunk]
-            loss_c, g = chunk_fn(hc @ wc.t(), targets[s:s + chunk], scale)
-            loss = loss + loss_c
-            if need_h:
-                gh[s:s + chunk] = g @ wc
-            if need_w:
-                gw += (g.t() @ hc).to(gw.dtype)
-        ctx.save_for_backward(gh if need_h else torch.empty(0), gw if need_w else torch.empty(0))
-        ctx.need, ctx.dtypes = (need_h, need_w), (h.dtype, w.dtype)
-        return loss * scale
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        gh, gw = ctx.saved_tensors
-        (need_h, need_w), (h_dtype, w_dtype) = ctx.need, ctx.dtypes
-        dh = (gh * grad_out.to(gh.dtype)).to(h_dtype) if need_h else None
-        dw = (gw * grad_out).to(w_dtype) if need_w else None
-        return dh, dw, None, None, None, None
-
-
-@torch.compiler.disable
-def fused_linear_cross_entropy(h: torch.Tensor, w: torch.Tensor, targets: torch.Tensor,
-                               chunk: int = 8192, chunk_fn=ce_chunk) -> torch.Tensor:
-    """Mean CE of logits h @ w.T (h: (N, C), w: (V, C), targets: (N,)); see _FusedLinearCE.
-
-    Under autocast the matmuls run in the autocast dtype; the gradient of w comes back in w's dtype.
-    """
-    dtype = h.dtype
-    if torch.is_autocast_enabled(h.device.type):
-        dtype = torch.get_autocast_dtype(h.device.type)
-    with torch.autocast(h.device.type, enabled=False):
-        return _FusedLinearCE.apply(h, w, targets, chunk, dtype, chunk_fn)
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        # inside forward, so a compiled block compiles its checkpointing too (selective needs that)
+        return checkpointed(self._forward, self.ac if self.training else "none", x, rope)
 
 
 class GPT(nn.Module):
@@ -276,10 +259,7 @@ class GPT(nn.Module):
             rope = (self.rope_cos, self.rope_sin)
         x = self.drop(x)
         for block in self.blocks:
-            if self.cfg.grad_checkpoint and self.training and torch.is_grad_enabled():
-                x = checkpoint(block, x, rope, use_reentrant=False)
-            else:
-                x = block(x, rope)
+            x = block(x, rope)
         return self.ln_f(x)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:

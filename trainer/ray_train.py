@@ -1,23 +1,31 @@
-"""The training loop of ``trainer.train`` run by Ray Train's ``TorchTrainer`` on a cluster's workers.
+"""Everything of the trainer that needs Ray: Ray Train's workers, and Ray Data for tokenizing.
+
+The training loop of ``trainer.train`` run by Ray Train's ``TorchTrainer`` on a cluster's workers:
 
 ``run_ray_training({...TrainConfig fields..., "num_workers": 2, "use_gpu": False})`` starts one worker
 per GPU (or CPU worker with gloo), each running ``trainer.train.run`` in the process group Ray Train
 set up; every metrics record is passed to ``ray.train.report``. ``run_dir`` must be on storage every
-worker sees (rank 0 tokenizes and checkpoints there). The only module of the trainer that imports Ray.
+worker sees (rank 0 tokenizes and checkpoints there).
+
+``ray_chunks`` tokenizes Parquet row groups as Ray Data tasks (``trainer.data`` calls it when Ray is
+connected). This is the only module of the trainer that imports Ray.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import ray
 import ray.train
 import torch
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from trainer.data import encode_task
 from trainer.train import Dist, TrainConfig, run
 
 _RAY_KEYS = ("num_workers", "use_gpu", "resources_per_worker")
@@ -86,3 +94,25 @@ def _last_records(path: Path) -> dict:
                 rec = json.loads(line)
                 out.update(rec)
     return out
+
+
+def ray_chunks(tasks: list[tuple], workers: int) -> Iterator[tuple[np.ndarray, int]]:
+    """Tokenize row groups with Ray Data (order preserved), one task per row group.
+
+    tasks: ``trainer.data`` encode tasks; yields (uint32 token array, skipped rows) in task order.
+    """
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ds = ray.data.from_items([{"i": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
+
+    def encode(batch: dict) -> dict:
+        outs = [encode_task(tasks[int(i)]) for i in batch["i"]]
+        return {"tokens": np.array([o[0].tobytes() for o in outs], dtype=object),
+                "skipped": np.array([o[1] for o in outs], dtype=np.int64)}
+
+    kw = {"concurrency": workers} if workers else {}
+    for batch in ds.map_batches(encode, batch_size=1, batch_format="numpy", **kw).iter_batches(
+        batch_size=1, batch_format="numpy"
+    ):
+        for raw, skipped in zip(batch["tokens"], batch["skipped"], strict=True):
+            yield np.frombuffer(raw, dtype=np.uint32), int(skipped)

@@ -1,11 +1,13 @@
-"""The training loop: one process, or one process per GPU under torchrun / Ray Train (DDP).
+"""The training loop: one process, or one process per GPU under torchrun / Ray Train (DDP or FSDP).
 
-``python -m trainer train --data <job out> --run-dir <run>`` tokenizes the job's train/eval Parquet
-(once, into ``<run>/data``), trains, evaluates every ``eval_interval`` steps, checkpoints to
-``<run>/ckpt.pt`` and writes ``<run>/metrics.jsonl``, TensorBoard events (when tensorboard is installed)
-and ``<run>/loss.png`` (when matplotlib is). ``--resume`` continues exactly where the checkpoint left
-off: model, optimizer, schedule, RNG states and data position. ``--init-from ckpt.pt`` fine-tunes
-another run's model (``--freeze-layers K`` keeps its embeddings and first K blocks fixed).
+``curator train --data <job out> --run-dir <run>`` (or ``python -m trainer train ...``) tokenizes the
+job's train/eval Parquet (once, into ``<run>/data``), trains, evaluates every ``eval_interval`` steps,
+checkpoints to ``<run>/ckpt.pt`` and writes ``<run>/metrics.jsonl``, ``<run>/progress.json`` (for a job
+service to poll; see ``trainer.metrics``), TensorBoard events (when tensorboard is installed) and
+``<run>/loss.png`` (when matplotlib is). ``--resume`` continues exactly where the checkpoint left off:
+model, optimizer, schedule, RNG states and data position. ``--init-from ckpt.pt`` fine-tunes another
+run's model (``--freeze-layers K`` keeps its embeddings and first K blocks fixed). ``--arch encdec``
+trains the encoder-decoder on span corruption of the same tokens, in the same loop.
 """
 
 from __future__ import annotations
@@ -18,68 +20,97 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from trainer.checkpoint import build_model, load_checkpoint, save_checkpoint
-from trainer.data import Windows, eval_windows, open_tokens, prepare
-from trainer.evaluate import autocast_for, mean_loss
-from trainer.model import GPT, GPTConfig, preset
+from trainer.checkpoint import load_checkpoint, make_model, save_checkpoint
+from trainer.data import LMTask, open_tokens, prepare
+from trainer.device import autocast_for, sdpa_context, use_tf32
+from trainer.dist import PARALLEL, Dist, Parallel, grad_norm_value
+from trainer.evaluate import mean_loss
+from trainer.metrics import Metrics, Progress
+from trainer.model import CHECKPOINT_MODES, PRESETS, checkpoint_mode, preset
+from trainer.span import SpanTask, span_shape
 
 log = logging.getLogger("trainer")
+
+ARCHS = ("gpt", "encdec")
+
+
+def opt(default, help: str, choices: tuple | None = None):
+    """A TrainConfig field with its command-line help (and allowed values)."""
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass
 class TrainConfig:
-    data: str = ""  # a curation job's output folder (train/, eval/ or data/, manifest.json)
-    run_dir: str = "runs/default"
-    tokenizer: str | None = None  # a tokenizer.json to use instead of training one
-    vocab_size: int = 8192
-    eval_fraction: float = 0.01
-    tokenize_workers: int = 0
-    tokenize_backend: str = "auto"
-    model: str = "tiny"
-    pos: str = "learned"
-    block_size: int = 256
-    dropout: float = 0.0
-    bias: bool = True  # biases in linear layers and layer norms (GPT-2 has them)
-    loss_impl: str = "fused"
-    batch_size: int = 8  # per process, per micro-batch
-    grad_accum: int = 1
-    max_steps: int = 100
-    stop_after: int = 0  # stop (with a checkpoint) after this step, keeping the max_steps schedule
-    lr: float = 6e-4
-    min_lr: float = 6e-5
-    warmup_steps: int = 10
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    eval_interval: int = 50
-    eval_iters: int = 10
-    log_interval: int = 10
-    ckpt_interval: int = 100
-    seed: int = 1337
-    device: str = "auto"
-    dtype: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU
-    compile: bool = False
-    compile_mode: str = "default"
-    compile_scope: str = "model"  # "model": the whole (DDP-wrapped) model; "blocks": each block + loss
-    grad_checkpoint: bool = False
-    sdpa_backend: str = "auto"  # auto, flash, cudnn, efficient, math
-    resume: bool = False
-    init_from: str | None = None
-    freeze_layers: int = 0
-    bucket_mb: int = 25
-    synthetic: bool = False  # one fixed random batch on the device: measures the loop without a loader
-    peak_tflops: float = 0.0  # for MFU in the metrics
-    plot: bool = True
-    tensorboard: bool = True
+    data: str = opt("", "a curation job's output folder (train/ and eval/, or data/; manifest.json), or "
+                    "a token folder written by 'python -m trainer prepare'")
+    run_dir: str = opt("runs/default", "folder for checkpoints, metrics, progress.json and token files")
+    tokenizer: str | None = opt(None, "a tokenizer.json to use instead of training one on the train split")
+    vocab_size: int = opt(8192, "vocabulary size of the byte-level BPE trained on the train split")
+    eval_fraction: float = opt(0.01, "share of documents held out for eval when the job has only data/")
+    tokenize_workers: int = opt(0, "processes (or Ray tasks) for tokenizing; 0: one per CPU")
+    tokenize_backend: str = opt("auto", "tokenize with Ray Data (when connected) or a process pool",
+                                ("auto", "ray", "pool"))
+    arch: str = opt("gpt", "gpt: decoder-only language model; encdec: encoder-decoder on span corruption",
+                    ARCHS)
+    model: str = opt("tiny", "size preset (layers, heads, width)", tuple(PRESETS))
+    pos: str = opt("learned", "positions: learned or rope (gpt); learned or sinusoidal (encdec)",
+                   ("learned", "rope", "sinusoidal"))
+    block_size: int = opt(256, "context length in tokens (encdec: source window before corruption)")
+    dropout: float = opt(0.0, "dropout probability (attention, residual, embeddings)")
+    bias: bool = opt(True, "biases in linear layers and layer norms (GPT-2 has them)")
+    loss_impl: str = opt("fused", "fused: chunked linear + cross-entropy, logits never stored; plain",
+                         ("fused", "plain"))
+    shared_embeddings: bool = opt(True, "encdec: one token table for source, target and output head")
+    noise_density: float = opt(0.15, "encdec: share of each window's tokens masked")
+    mean_span: float = opt(3.0, "encdec: mean length of a masked span")
+    batch_size: int = opt(8, "sequences per process per micro-batch")
+    grad_accum: int = opt(1, "micro-batches per optimizer step")
+    max_steps: int = opt(100, "optimizer steps of the schedule")
+    stop_after: int = opt(0, "stop (with a checkpoint) after this step, keeping the max_steps schedule")
+    lr: float = opt(6e-4, "peak learning rate")
+    min_lr: float = opt(6e-5, "learning rate at the end of the cosine decay")
+    warmup_steps: int = opt(10, "steps of linear warm-up")
+    weight_decay: float = opt(0.1, "AdamW weight decay (matrices only)")
+    beta1: float = opt(0.9, "AdamW beta1")
+    beta2: float = opt(0.95, "AdamW beta2")
+    grad_clip: float = opt(1.0, "clip the gradient norm to this (0: off)")
+    eval_interval: int = opt(50, "evaluate every this many steps and at the end (0: never)")
+    eval_iters: int = opt(10, "eval batches per process (0: the whole eval split)")
+    log_interval: int = opt(10, "log (metrics.jsonl, progress.json) every this many steps")
+    ckpt_interval: int = opt(100, "checkpoint every this many steps (and always at the end; 0: end only)")
+    seed: int = opt(1337, "seed of initialisation, data order and dropout")
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    dtype: str = opt("auto", "auto: bf16 autocast on CUDA, float32 on CPU", ("auto", "bfloat16", "float32"))
+    compile: bool = opt(False, "torch.compile the model")
+    compile_mode: str = opt("default", "torch.compile mode (default, reduce-overhead, max-autotune)")
+    compile_scope: str = opt("model", "model: the whole (wrapped) model; blocks: each block and the loss",
+                             ("model", "blocks"))
+    grad_checkpoint: str = opt("none", "activation checkpointing per block: none, full, or selective "
+                               "(keep matmul outputs, recompute attention and pointwise ops)", CHECKPOINT_MODES)
+    sdpa_backend: str = opt("auto", "attention kernel", ("auto", "flash", "cudnn", "efficient", "math"))
+    parallel: str = opt("ddp", "with several processes: ddp (replicas) or fsdp (sharded, FSDP2)", PARALLEL)
+    resume: bool = opt(False, "continue from <run_dir>/ckpt.pt when it exists")
+    init_from: str | None = opt(None, "fine-tune from this checkpoint (its model and tokenizer)")
+    freeze_layers: int = opt(0, "with init_from: keep the embeddings and the first K blocks fixed")
+    bucket_mb: int = opt(25, "DDP gradient bucket size in MiB")
+    synthetic: bool = opt(False, "train on one fixed batch kept on the device (measures the loop alone)")
+    peak_tflops: float = opt(0.0, "accelerator peak in TFLOP/s, for MFU in the metrics (0: no MFU)")
+    plot: bool = opt(True, "write loss.png at the end (needs matplotlib)")
+    tensorboard: bool = opt(True, "write TensorBoard events (when tensorboard is installed)")
+
+    def __post_init__(self) -> None:
+        self.grad_checkpoint = checkpoint_mode(self.grad_checkpoint)
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(f"{f.name} must be one of {list(choices)}, not {getattr(self, f.name)!r}")
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -90,36 +121,6 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     progress = min(1.0, (step - cfg.warmup_steps) / span)
     floor = cfg.min_lr / cfg.lr
     return floor + 0.5 * (1.0 - floor) * (1.0 + math.cos(math.pi * progress))
-
-
-class Dist:
-    """Rank, world size and device of this process; owns the process group it started."""
-
-    def __init__(self, device: str = "auto") -> None:
-        self.started = False
-        if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            backend = "nccl" if torch.cuda.is_available() and device in ("auto", "cuda") else "gloo"
-            if backend == "nccl":
-                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            dist.init_process_group(backend)
-            self.started = True
-        self.on = dist.is_initialized()
-        self.rank = dist.get_rank() if self.on else 0
-        self.world = dist.get_world_size() if self.on else 1
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda":
-            device = f"cuda:{torch.cuda.current_device() if self.on else 0}"
-        self.device = torch.device(device)
-        self.master = self.rank == 0
-
-    def barrier(self) -> None:
-        if self.on:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.started:
-            dist.destroy_process_group()
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -137,160 +138,156 @@ def _set_rng_state(s: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(s["cuda"], device)
 
 
-def _optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device,
+               sharded: bool) -> torch.optim.AdamW:
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    extra = {"fused": True} if device.type == "cuda" else {}
+    extra = {}
+    if device.type == "cuda":
+        extra = {"foreach": True} if sharded else {"fused": True}
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **extra)
 
 
-class Metrics:
-    """metrics.jsonl (rank 0), TensorBoard when importable, the loss-curve PNG at the end."""
-
-    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool, keep_until: int | None) -> None:
-        self.enabled, self.path, self.tb = enabled, run_dir / "metrics.jsonl", None
-        if not enabled:
-            return
-        if keep_until is not None and self.path.exists():  # resume: drop what came after the checkpoint
-            lines = [ln for ln in self.path.read_text().splitlines()
-                     if ln.strip() and json.loads(ln).get("step", 0) <= keep_until]
-            self.path.write_text("".join(ln + "\n" for ln in lines))
-        elif keep_until is None:
-            self.path.write_text("")
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(run_dir / "tb"))
-            except ImportError:
-                log.info("tensorboard not installed: metrics go to metrics.jsonl only")
-
-    def write(self, rec: dict) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        if self.tb is not None:
-            for k, v in rec.items():
-                if k != "step" and isinstance(v, int | float):
-                    self.tb.add_scalar(k, v, rec["step"])
-
-    def close(self, plot_to: Path | None) -> None:
-        if self.tb is not None:
-            self.tb.close()
-        if self.enabled and plot_to is not None:
-            plot_losses(self.path, plot_to)
+def model_config(cfg: TrainConfig, meta: dict, task: dict) -> dict:
+    """The model config dict of a new run (GPTConfig or EncDecConfig fields)."""
+    n_layer, n_head, n_embd = PRESETS[cfg.model]
+    common = dict(dropout=cfg.dropout, loss_impl=cfg.loss_impl, bias=cfg.bias,
+                  grad_checkpoint=cfg.grad_checkpoint, n_head=n_head, n_embd=n_embd)
+    if cfg.arch == "gpt":
+        if cfg.pos == "sinusoidal":
+            raise ValueError("sinusoidal positions are for --arch encdec; the GPT takes learned or rope")
+        return asdict(preset(cfg.model, vocab_size=meta["vocab_size"], block_size=cfg.block_size, pos=cfg.pos,
+                             **{k: v for k, v in common.items() if k not in ("n_head", "n_embd")}))
+    if cfg.pos == "rope":
+        raise ValueError("the encoder-decoder takes learned or sinusoidal positions, not rope")
+    shape = span_shape(task["window"], task["noise_density"], task["mean_span"])
+    return dict(vocab_size=meta["vocab_size"], n_sentinels=shape.spans, src_len=shape.src_len,
+                tgt_len=shape.tgt_len, n_enc_layer=n_layer, n_dec_layer=n_layer, pos=cfg.pos,
+                shared_embeddings=cfg.shared_embeddings, **common)
 
 
-def plot_losses(metrics_path: Path, png: Path) -> bool:
-    """Train (and eval) loss against step from a metrics JSONL; False when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    recs = [json.loads(ln) for ln in metrics_path.read_text().splitlines() if ln.strip()]
-    tr = [(r["step"], r["loss"]) for r in recs if "loss" in r]
-    ev = [(r["step"], r["eval_loss"]) for r in recs if "eval_loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if tr:
-        ax.plot(*zip(*tr, strict=True), label="train")
-    if ev:
-        ax.plot(*zip(*ev, strict=True), "o-", label="eval")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return True
+def make_task(arch: str, task: dict, train: np.ndarray, eval_tokens: np.ndarray, seed: int):
+    if arch == "gpt":
+        return LMTask(train, eval_tokens, task["window"], seed)
+    return SpanTask(train, eval_tokens, task["window"], seed, task["sentinel0"], task["eot"], task["start"],
+                    task["noise_density"], task["mean_span"])
 
 
-def sdpa_context(name: str):
-    """A context choosing the SDPA kernel, or nothing for 'auto'."""
-    if name == "auto":
-        return nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+@dataclass
+class Session:
+    """Everything the loop needs, built once by ``setup``."""
 
-    backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
-                "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
-    return sdpa_kernel(backends[name])
+    cfg: TrainConfig
+    d: Dist
+    run_dir: Path
+    ckpt_path: Path
+    meta: dict
+    tok_json: str
+    arch: str
+    task_spec: dict
+    task: LMTask | SpanTask
+    raw: torch.nn.Module
+    par: Parallel
+    model: torch.nn.Module  # what the loop calls: wrapped and/or compiled
+    optimizer: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    start_step: int
+    stop_step: int
+    frozen: list[str]
+    metrics: Metrics
+    progress: Progress
+    global_batch: int
+    tokens_per_step: int
+    flops_tok: float
 
 
-def run(cfg: TrainConfig, on_log=None, dist_ctx: Dist | None = None) -> dict:
-    """Train as configured; returns a summary. on_log(record) sees every metrics record (all ranks)."""
-    d = dist_ctx or Dist(cfg.device)
-    try:
-        return _run(cfg, d, on_log)
-    finally:
-        if dist_ctx is None:
-            d.close()
+def is_prepared(folder: str | Path) -> bool:
+    """Whether folder holds token files written by ``prepare`` (meta.json, train.bin, eval.bin, tokenizer)."""
+    f = Path(folder)
+    return all((f / n).is_file() for n in ("meta.json", "train.bin", "eval.bin", "tokenizer.json"))
 
 
-def _run(cfg: TrainConfig, d: Dist, on_log) -> dict:
-    run_dir = Path(cfg.run_dir)
-    device = d.device
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    ckpt_path = run_dir / "ckpt.pt"
-    resume = cfg.resume and ckpt_path.exists()
-    ckpt = load_checkpoint(ckpt_path) if resume else None
-    init = load_checkpoint(cfg.init_from) if cfg.init_from and not resume else None
-
-    # data: rank 0 tokenizes once, the others wait and read
-    tokenizer = cfg.tokenizer
-    data_dir = run_dir / "data"
+def _prepare_data(cfg: TrainConfig, d: Dist, run_dir: Path, init: dict | None) -> tuple[dict, str, Path]:
+    """(meta, tokenizer JSON, token folder). ``--data`` may be a job's output, which rank 0 tokenizes once
+    into ``<run>/data`` while the others wait, or a folder that ``python -m trainer prepare`` wrote."""
+    if is_prepared(cfg.data):
+        src = Path(cfg.data)
+        return json.loads((src / "meta.json").read_text()), (src / "tokenizer.json").read_text(), src
+    tokenizer, data_dir = cfg.tokenizer, run_dir / "data"
     if init is not None and tokenizer is None:  # fine-tuning keeps the base model's tokenizer
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "base_tokenizer.json").write_text(init["tokenizer_json"])
         tokenizer = str(data_dir / "base_tokenizer.json")
+    meta = None
     if d.master:
         meta = prepare(cfg.data, data_dir, tokenizer=tokenizer, vocab_size=cfg.vocab_size,
                        eval_fraction=cfg.eval_fraction, workers=cfg.tokenize_workers,
                        backend=cfg.tokenize_backend)
     d.barrier()
-    if not d.master:
+    if meta is None:
         meta = json.loads((data_dir / "meta.json").read_text())
+    return meta, (data_dir / "tokenizer.json").read_text(), data_dir
+
+
+def setup(cfg: TrainConfig, d: Dist) -> Session:
+    """Data, model, optimizer, schedule, parallel wrapping, compilation, restored state."""
+    run_dir, device = Path(cfg.run_dir), d.device
+    run_dir.mkdir(parents=True, exist_ok=True)
+    use_tf32(device)
+    ckpt_path = run_dir / "ckpt.pt"
+    resume = cfg.resume and ckpt_path.exists()
+    ckpt = load_checkpoint(ckpt_path) if resume else None
+    init = load_checkpoint(cfg.init_from) if cfg.init_from and not resume else None
+    meta, tok_json, data_dir = _prepare_data(cfg, d, run_dir, init)
     train_tokens = open_tokens(data_dir / "train.bin", meta["dtype"])
     eval_tokens = open_tokens(data_dir / "eval.bin", meta["dtype"])
-    tok_json = (data_dir / "tokenizer.json").read_text()
 
-    # model
-    if init is not None:
-        model = build_model(init, dropout=cfg.dropout, grad_checkpoint=cfg.grad_checkpoint,
-                            loss_impl=cfg.loss_impl)
-        if model.cfg.vocab_size < meta["vocab_size"]:
-            raise ValueError("the base model's vocabulary is smaller than the tokenizer's")
+    # model and task
+    base = ckpt or init
+    arch = base.get("arch", "gpt") if base is not None else cfg.arch
+    if base is not None and "task" in base:
+        task_spec = dict(base["task"])
     else:
-        if ckpt is not None:
-            mcfg_kw = dict(ckpt["model_config"])
-        else:
-            mcfg_kw = asdict(preset(cfg.model, vocab_size=meta["vocab_size"], block_size=cfg.block_size,
-                                    pos=cfg.pos, dropout=cfg.dropout, loss_impl=cfg.loss_impl, bias=cfg.bias,
-                                    grad_checkpoint=cfg.grad_checkpoint))
-        torch.manual_seed(cfg.seed)
-        model = GPT(GPTConfig(**mcfg_kw))
-    block_size = model.cfg.block_size
-    if block_size != cfg.block_size:
-        log.info("block size %d comes from the checkpoint", block_size)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-    frozen = model.freeze_bottom(cfg.freeze_layers) if cfg.freeze_layers else []
-    model.to(device)
-    raw = model
-    optimizer = _optimizer(raw, cfg, device)
+        task_spec = {"kind": "lm" if arch == "gpt" else "span", "window": cfg.block_size}
+        if arch == "encdec":
+            task_spec.update(noise_density=cfg.noise_density, mean_span=cfg.mean_span,
+                             sentinel0=meta["vocab_size"], eot=meta["eot_id"], start=meta["eot_id"])
+    if init is not None:
+        mcfg = {**init["model_config"], "dropout": cfg.dropout, "grad_checkpoint": cfg.grad_checkpoint,
+                "loss_impl": cfg.loss_impl}
+        if mcfg["vocab_size"] < meta["vocab_size"]:
+            raise ValueError("the base model's vocabulary is smaller than the tokenizer's")
+    elif ckpt is not None:
+        mcfg = dict(ckpt["model_config"])
+    else:
+        mcfg = model_config(cfg, meta, task_spec)
+    torch.manual_seed(cfg.seed)
+    raw = make_model(arch, mcfg)
+    if base is not None:
+        raw.load_state_dict(base["model"])
+    if task_spec["window"] != cfg.block_size:
+        log.info("block size %d comes from the checkpoint", task_spec["window"])
+    frozen = raw.freeze_bottom(cfg.freeze_layers) if cfg.freeze_layers else []
+    raw.to(device)
+    task = make_task(arch, task_spec, train_tokens, eval_tokens, cfg.seed)
+
+    # parallel wrapping (before the optimizer: FSDP replaces the parameters by shards)
+    bf16 = device.type == "cuda" and cfg.dtype in ("auto", "bfloat16")
+    par = Parallel(raw, d, cfg.parallel, cfg.bucket_mb, bf16)
+    optimizer = _optimizer(raw, cfg, device, par.sharded)
     sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    global_batch = cfg.batch_size * cfg.grad_accum * d.world
     start_step = 0
     if ckpt is not None:
-        if ckpt["global_batch"] != cfg.batch_size * cfg.grad_accum * d.world:
+        if ckpt["global_batch"] != global_batch:
             raise ValueError("resume needs the same global batch (batch_size * grad_accum * processes)")
-        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("parallel", "ddp") == "fsdp" and not par.sharded or par.sharded and ckpt.get(
+                "parallel", "ddp") != "fsdp":
+            raise ValueError("resume needs the same --parallel mode as the run that wrote the checkpoint")
+        par.load_optim_state(optimizer, ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         start_step = ckpt["step"]
         rng = ckpt["rng"]
@@ -300,98 +297,114 @@ def _run(cfg: TrainConfig, d: Dist, on_log) -> dict:
         np.random.seed(cfg.seed + d.rank)
         random.seed(cfg.seed + d.rank)
 
-    ddp = None
-    if d.on:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        model = ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                    bucket_cap_mb=cfg.bucket_mb, gradient_as_bucket_view=True)
+    model = par.model
     if cfg.compile:
         mode = None if cfg.compile_mode == "default" else cfg.compile_mode
         if cfg.compile_scope == "blocks":
             raw.compile_blocks(mode)
-        elif cfg.compile_scope == "model":
+        else:
             raw.compile_loss()
             model = torch.compile(model, mode=mode)
-        else:
-            raise ValueError(f"compile_scope must be 'model' or 'blocks', not {cfg.compile_scope!r}")
-
-    windows = Windows(train_tokens, block_size, cfg.seed)
-    accum, B = cfg.grad_accum, cfg.batch_size
-    global_batch = B * accum * d.world
-    tokens_per_step = global_batch * block_size
-    flops_tok = raw.flops_per_token(block_size)
-    metrics = Metrics(run_dir, d.master, cfg.tensorboard, start_step if ckpt is not None else None)
-    mhash, thash = meta["manifest_hash"], meta["tokenizer_hash"]
-    cuda = device.type == "cuda"
-
-    def fetch(step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = windows.batch(step, B, micro, accum, d.rank, d.world)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        if cuda:
-            xt, yt = xt.pin_memory(), yt.pin_memory()
-        return xt.to(device, non_blocking=True), yt.to(device, non_blocking=True)
-
-    synthetic = None
-    if cfg.synthetic:
-        g = torch.Generator().manual_seed(cfg.seed)
-        s = torch.randint(0, meta["vocab_size"], (B, block_size + 1), generator=g).to(device)
-        synthetic = (s[:, :-1], s[:, 1:])
-
-    def evaluate(step: int) -> None:
-        loss, n = mean_loss(raw, eval_windows(eval_tokens, block_size, B, cfg.eval_iters, d.rank, d.world),
-                            device, cfg.dtype)
-        rec = {"step": step, "eval_loss": loss, "eval_ppl": math.exp(min(loss, 50.0)), "eval_tokens": n}
-        metrics.write(rec)
-        if on_log:
-            on_log(rec)
-        if d.master:
-            log.info("step %d eval loss %.4f ppl %.2f", step, loss, rec["eval_ppl"])
-
-    def checkpoint(step: int) -> None:
-        rngs = [None] * d.world
-        if d.on:
-            dist.all_gather_object(rngs, _rng_state(device))
-        else:
-            rngs = [_rng_state(device)]
-        if d.master:
-            save_checkpoint(ckpt_path, {
-                "model": raw.state_dict(), "model_config": raw.cfg.to_dict(), "train_config": asdict(cfg),
-                "optimizer": optimizer.state_dict(), "scheduler": sched.state_dict(), "step": step,
-                "data_position": step, "global_batch": global_batch, "rng": rngs,
-                "manifest_hash": mhash, "tokenizer_hash": thash, "tokenizer_json": tok_json,
-                "frozen": frozen,
-            })
-        d.barrier()
 
     stop = min(cfg.max_steps, cfg.stop_after) if cfg.stop_after else cfg.max_steps
-    model.train()
+    if arch == "gpt":
+        flops_tok = raw.flops_per_token(task_spec["window"])
+    else:
+        flops_tok = raw.flops_per_token(task.shape.src_len, task.shape.tgt_len)
+    return Session(
+        cfg=cfg, d=d, run_dir=run_dir, ckpt_path=ckpt_path, meta=meta, tok_json=tok_json, arch=arch,
+        task_spec=task_spec, task=task, raw=raw, par=par, model=model, optimizer=optimizer, sched=sched,
+        start_step=start_step, stop_step=stop, frozen=frozen,
+        metrics=Metrics(run_dir, d.master, cfg.tensorboard, start_step if ckpt is not None else None),
+        progress=Progress(run_dir, d.master, start_step, stop, cfg.max_steps),
+        global_batch=global_batch, tokens_per_step=global_batch * task.tokens_per_example, flops_tok=flops_tok,
+    )
+
+
+def _to_device(arrays: tuple[np.ndarray, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    out = []
+    for a in arrays:
+        t = torch.from_numpy(a)
+        if device.type == "cuda":
+            t = t.pin_memory()
+        out.append(t.to(device, non_blocking=True))
+    return tuple(out)
+
+
+def evaluate(s: Session, step: int, on_log) -> dict:
+    cfg, d = s.cfg, s.d
+    loss, n = mean_loss(s.raw, s.task.eval_batches(cfg.batch_size, cfg.eval_iters, d.rank, d.world),
+                        d.device, cfg.dtype)
+    rec = {"step": step, "eval_loss": loss, "eval_ppl": math.exp(min(loss, 50.0)), "eval_tokens": n}
+    _emit(s, rec, on_log)
+    if d.master:
+        log.info("step %d eval loss %.4f ppl %.2f", step, loss, rec["eval_ppl"])
+    return rec
+
+
+def _emit(s: Session, rec: dict, on_log) -> None:
+    s.metrics.write(rec)
+    s.progress.update(rec)
+    if on_log:
+        on_log(rec)
+
+
+def save(s: Session, step: int) -> None:
+    """Checkpoint (every rank takes part: RNG states are gathered, FSDP states unsharded)."""
+    d = s.d
+    rngs = [None] * d.world
+    if d.on:
+        dist.all_gather_object(rngs, _rng_state(d.device))
+    else:
+        rngs = [_rng_state(d.device)]
+    model_state, optim_state = s.par.model_state(), s.par.optim_state(s.optimizer)
+    if d.master:
+        save_checkpoint(s.ckpt_path, {
+            "model": model_state, "model_config": s.raw.cfg.to_dict(), "arch": s.arch, "task": s.task_spec,
+            "train_config": asdict(s.cfg), "optimizer": optim_state, "scheduler": s.sched.state_dict(),
+            "step": step, "data_position": step, "global_batch": s.global_batch, "rng": rngs,
+            "parallel": "fsdp" if s.par.sharded else "ddp",
+            "manifest_hash": s.meta["manifest_hash"], "tokenizer_hash": s.meta["tokenizer_hash"],
+            "tokenizer_json": s.tok_json, "frozen": s.frozen,
+        })
+        s.progress.checkpointed(s.ckpt_path)
+    d.barrier()
+
+
+def train_loop(s: Session, on_log=None) -> dict:
+    """Optimizer steps from start_step to stop_step: micro-batches, clipping, logging, evals, checkpoints."""
+    cfg, d, device = s.cfg, s.d, s.d.device
+    B, accum, stop = cfg.batch_size, cfg.grad_accum, s.stop_step
+
+    def fetch(step: int, micro: int) -> tuple[torch.Tensor, ...]:
+        return _to_device(s.task.batch(step, B, micro, accum, d.rank, d.world), device)
+
+    fixed = fetch(0, 0) if cfg.synthetic else None
+    s.model.train()
     losses: list[float] = []
-    step = start_step
-    nxt = synthetic or (fetch(step, 0) if step < stop else None)
+    step = s.start_step
+    nxt = fixed or (fetch(step, 0) if step < stop else None)
     t_last, steps_since = time.perf_counter(), 0
     loss_acc = torch.zeros((), device=device)
     with sdpa_context(cfg.sdpa_backend):
         while step < stop:
-            if cfg.eval_interval and step % cfg.eval_interval == 0 and step > start_step:
-                evaluate(step)
+            if cfg.eval_interval and step % cfg.eval_interval == 0 and step > s.start_step:
+                evaluate(s, step, on_log)
                 t_last, steps_since = time.perf_counter(), 0
             for micro in range(accum):
-                x, y = nxt
-                sync = micro == accum - 1
-                ctx = ddp.no_sync() if ddp is not None and not sync else nullcontext()
-                with ctx:
+                batch = nxt
+                with s.par.no_sync(micro == accum - 1):
                     with autocast_for(device, cfg.dtype):
-                        loss = model(x, y) / accum
+                        loss = s.model(*batch) / accum
                     loss.backward()
                 loss_acc += loss.detach()
-                if synthetic is None:  # prefetch the next micro-batch while the GPU works
+                if fixed is None:  # prefetch the next micro-batch while the GPU works
                     ns, nm = (step, micro + 1) if micro + 1 < accum else (step + 1, 0)
                     nxt = fetch(ns, nm) if ns < stop else None
-            norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip) if cfg.grad_clip else None
-            optimizer.step()
-            sched.step()
-            optimizer.zero_grad(set_to_none=True)
+            norm = torch.nn.utils.clip_grad_norm_(s.raw.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+            s.optimizer.step()
+            s.sched.step()
+            s.optimizer.zero_grad(set_to_none=True)
             step += 1
             steps_since += 1
             if step % cfg.log_interval == 0 or step == stop:
@@ -399,49 +412,70 @@ def _run(cfg: TrainConfig, d: Dist, on_log) -> dict:
                     dist.all_reduce(loss_acc)  # SUM: gloo has no AVG
                 lossv = loss_acc.item() / steps_since / d.world
                 dt = time.perf_counter() - t_last
-                tps = tokens_per_step * steps_since / dt
-                rec = {"step": step, "loss": lossv, "lr": sched.get_last_lr()[0],
-                       "tokens": step * tokens_per_step, "step_time": dt / steps_since, "tok_per_s": tps,
-                       "grad_norm": float(norm) if norm is not None else None}
+                tps = s.tokens_per_step * steps_since / dt
+                rec = {"step": step, "loss": lossv, "lr": s.sched.get_last_lr()[0],
+                       "tokens": step * s.tokens_per_step, "step_time": dt / steps_since, "tok_per_s": tps,
+                       "grad_norm": grad_norm_value(norm)}
                 if cfg.peak_tflops:
-                    rec["mfu"] = flops_tok * tps / (cfg.peak_tflops * 1e12)
+                    rec["mfu"] = s.flops_tok * tps / (cfg.peak_tflops * 1e12)
                 losses.append(lossv)
-                metrics.write(rec)
-                if on_log:
-                    on_log(rec)
+                _emit(s, rec, on_log)
                 if d.master:
                     log.info("step %d loss %.4f lr %.2e %.0f tok/s", step, lossv, rec["lr"], tps)
                 loss_acc.zero_()
                 t_last, steps_since = time.perf_counter(), 0
             if cfg.ckpt_interval and step % cfg.ckpt_interval == 0 and step < stop:
-                checkpoint(step)
+                save(s, step)
                 t_last = time.perf_counter()
-    summary = {"steps": step, "losses": losses, "tokens": step * tokens_per_step}
-    if cfg.eval_interval and step > start_step:
-        evaluate(step)
-    checkpoint(step)
-    metrics.close(run_dir / "loss.png" if cfg.plot else None)
-    summary["checkpoint"] = str(ckpt_path)
-    summary["manifest_hash"] = mhash
-    summary["tokenizer_hash"] = thash
-    return summary
+    if cfg.eval_interval and step > s.start_step:
+        evaluate(s, step, on_log)
+    save(s, step)
+    s.metrics.close(s.run_dir / "loss.png" if cfg.plot else None)
+    s.progress.finish()
+    return {"steps": step, "losses": losses, "tokens": step * s.tokens_per_step, "checkpoint": str(s.ckpt_path),
+            "manifest_hash": s.meta["manifest_hash"], "tokenizer_hash": s.meta["tokenizer_hash"]}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m trainer train", description=__doc__.split("\n")[0])
+def run(cfg: TrainConfig, on_log=None, dist_ctx: Dist | None = None) -> dict:
+    """Train as configured; returns a summary. on_log(record) sees every metrics record (all ranks)."""
+    d = dist_ctx or Dist(cfg.device)
+    s = None
+    try:
+        s = setup(cfg, d)
+        return train_loop(s, on_log)
+    except BaseException as e:
+        if s is not None:
+            s.progress.finish(error=f"{type(e).__name__}: {e}")
+        elif d.master:
+            Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+            Progress(Path(cfg.run_dir), True, 0, cfg.max_steps, cfg.max_steps).finish(f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        if dist_ctx is None:
+            d.close()
+
+
+def build_parser(prog: str = "curator train") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        flag, meta = "--" + f.name.replace("_", "-"), f.metadata
+        kw = {"default": f.default, "help": meta["help"]}
+        if f.name == "grad_checkpoint":  # a mode; the bare flag (and --no-) kept from its boolean days
+            ap.add_argument(flag, nargs="?", const="full", choices=CHECKPOINT_MODES, **kw)
+            ap.add_argument("--no-grad-checkpoint", dest="grad_checkpoint", action="store_const", const="none",
+                            help="the same as --grad-checkpoint none")
+        elif f.type in ("bool", bool):
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         else:
             typ = {"int": int, "float": float}.get(str(f.type), str)
-            ap.add_argument(flag, type=typ, default=f.default)
+            ap.add_argument(flag, type=typ, choices=meta.get("choices"), **kw)
     ap.add_argument("--config", help="a YAML or JSON file of these options (flags given here win)")
     return ap
 
 
-def config_from_args(argv: list[str] | None) -> TrainConfig:
-    ap = build_parser()
+def config_from_args(argv: list[str] | None, prog: str = "curator train") -> TrainConfig:
+    ap = build_parser(prog)
     a = ap.parse_args(argv)
     values = {f.name: getattr(a, f.name) for f in fields(TrainConfig)}
     if a.config:
@@ -461,11 +495,14 @@ def config_from_args(argv: list[str] | None) -> TrainConfig:
                 values[k] = v
     if not values["data"]:
         ap.error("--data (a curation job's output folder) is required")
-    return TrainConfig(**values)
+    try:
+        return TrainConfig(**values)
+    except ValueError as e:
+        ap.error(str(e))
 
 
-def main(argv: list[str] | None = None) -> int:
-    cfg = config_from_args(argv)
+def main(argv: list[str] | None = None, prog: str = "curator train") -> int:
+    cfg = config_from_args(argv, prog)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         summary = run(cfg)
@@ -477,4 +514,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["TrainConfig", "run", "main", "lr_factor"]
+__all__ = ["TrainConfig", "run", "main", "lr_factor", "setup", "train_loop", "Session", "Dist"]

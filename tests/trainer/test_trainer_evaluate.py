@@ -104,3 +104,38 @@ def test_split_loss_and_clis(memorized, capsys):
     assert generate_main([ck, "--prompt", "the cat", "--temperature", "0", "--max-new-tokens", "12"]) == 0
     assert capsys.readouterr().out.startswith("the cat sat on the")
     assert main([str(root / "missing.pt")]) == 2
+
+
+def test_hellaswag_and_arc_shapes_are_scored(memorized, capsys):
+    model, tok, root = memorized
+    path = root / "shapes.jsonl"
+    lines = [
+        {"ctx": "the cat sat on the", "endings": ["sea.", "mat.", "park."], "label": "1"},
+        {"ctx_a": "the dog ran", "ctx_b": "to the", "endings": ["park.", "mat."], "label": 0},
+        {"question": {"stem": "the bird flew over the", "choices": [{"text": "mat.", "label": "A"},
+                      {"text": "sea.", "label": "B"}]}, "answerKey": "B"},
+        {"question": "the cat sat on the", "choices": {"text": ["park.", "mat."], "label": ["1", "2"]},
+         "answerKey": "2"},
+        {"question": "x", "choices": {"text": ["a"], "label": ["A"]}, "answerKey": "C"},  # bad key
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    r = score_multiple_choice(model, tok, path, torch.device("cpu"))
+    assert r["questions"] == 4 and r["skipped"] == 1
+    assert r["shapes"] == {"hellaswag": 2, "arc": 2}
+    assert r["accuracy"] is not None
+    from trainer.evaluate import parse_item
+
+    assert parse_item(lines[0]) == ("the cat sat on the", [" sea.", " mat.", " park."], 1, "hellaswag")
+    assert parse_item(lines[2])[0] == "Question: the bird flew over the\nAnswer:"
+    assert parse_item(lines[3])[1:3] == ([" park.", " mat."], 1)
+
+
+def test_no_scorable_question_is_valid_json_and_a_failure(memorized, capsys):
+    _, _, root = memorized
+    bad = root / "bad.jsonl"
+    bad.write_text('{"prompt": "x"}\nnot json\n')
+    assert main([str(root / "run" / "ckpt.pt"), "--mc", str(bad)]) == 1
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)  # strict JSON: no NaN
+    assert out["multiple_choice"]["questions"] == 0 and out["multiple_choice"]["accuracy"] is None
+    assert "no scorable question" in captured.err

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.model import GPT, GPTConfig, ce_chunk, fused_linear_cross_entropy, preset
+from trainer.loss import ce_chunk, fused_linear_cross_entropy
+from trainer.model import GPT, GPTConfig, preset
 
 
 def tiny(**kw) -> GPT:
@@ -114,3 +115,58 @@ def test_bad_config_is_a_clear_error():
         GPTConfig(pos="sinusoid")
     with pytest.raises(ValueError, match="preset"):
         preset("1T")
+
+
+def test_large_presets_have_the_published_sizes():
+    with torch.device("meta"):
+        m13, m27 = GPT(preset("1.3B", bias=False)), GPT(preset("2.7B", bias=False))
+    assert (m13.cfg.n_layer, m13.cfg.n_embd, m13.cfg.n_head) == (24, 2048, 16)
+    assert 1.2e9 < m13.num_params() < 1.45e9
+    assert (m27.cfg.n_layer, m27.cfg.n_embd, m27.cfg.n_head) == (32, 2560, 32)
+    assert 2.5e9 < m27.num_params() < 2.8e9
+
+
+class _OpLog(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts the aten ops run while active."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func.overloadpacket.__name__))
+        return func(*args, **(kwargs or {}))
+
+
+def _backward_ops(mode: str) -> tuple[list[str], list[torch.Tensor]]:
+    torch.manual_seed(0)
+    m = GPT(preset("tiny", vocab_size=97, block_size=16, grad_checkpoint=mode, loss_impl="plain")).train()
+    x, y = torch.randint(0, 97, (2, 16)), torch.randint(0, 97, (2, 16))
+    loss = m(x, y)
+    with _OpLog() as log:
+        loss.backward()
+    return log.ops, [p.grad for p in m.parameters()]
+
+
+def test_selective_checkpointing_recomputes_attention_but_no_matmul():
+    none_ops, g_none = _backward_ops("none")
+    sel_ops, g_sel = _backward_ops("selective")
+    full_ops, g_full = _backward_ops("full")
+    for g in (g_sel, g_full):
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_none, g, strict=True))
+    mm = {"mm", "addmm", "bmm"}
+    count = lambda ops, names: sum(o in names for o in ops)  # noqa: E731
+    assert count(sel_ops, mm) == count(none_ops, mm)  # no matmul recomputed
+    assert count(full_ops, mm) > count(none_ops, mm)  # full recomputes the forward's matmuls
+    attn = {o for o in none_ops if "scaled_dot_product" in o and "backward" not in o}
+    assert not attn  # without checkpointing the backward runs no attention forward
+    fwd_attn = lambda ops: sum("scaled_dot_product" in o and "backward" not in o for o in ops)  # noqa: E731
+    assert fwd_attn(sel_ops) == 2 and fwd_attn(full_ops) == 2  # one recomputed attention per block
+    assert count(sel_ops, {"native_layer_norm"}) == 4  # the two norms of each block recomputed
+
+
+def test_checkpoint_modes_accept_the_old_booleans():
+    assert GPTConfig(grad_checkpoint=True).grad_checkpoint == "full"
+    assert GPTConfig(grad_checkpoint=False).grad_checkpoint == "none"
+    with pytest.raises(ValueError, match="grad_checkpoint"):
+        GPTConfig(grad_checkpoint="some")

@@ -124,3 +124,93 @@ def test_cli_reads_a_yaml_config(job, tokenizer_path, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["steps"] == 3  # the flag wins over the file
     assert load_checkpoint(out["checkpoint"])["model_config"]["block_size"] == 16
+
+
+def test_fsdp_two_gloo_processes_match_one_process(job, tokenizer_path, tmp_path):
+    """FSDP2 (fully_shard) over 2 gloo processes at batch 2 each == one process at batch 4; the
+    checkpoint holds the full state, which loads into one process."""
+    single = run(config(job, tokenizer_path, tmp_path / "one", batch_size=4, max_steps=6))["losses"]
+    run_dir = tmp_path / "fsdp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "trainer", "--data", str(job), "--run-dir", str(run_dir), "--tokenizer", str(tokenizer_path),
+           "--model", "tiny", "--block-size", "32", "--batch-size", "2", "--max-steps", "6",
+           "--warmup-steps", "2", "--lr", "3e-3", "--min-lr", "3e-4", "--log-interval", "1",
+           "--eval-interval", "3", "--eval-iters", "2", "--ckpt-interval", "3", "--device", "cpu",
+           "--no-plot", "--no-tensorboard", "--tokenize-workers", "1", "--parallel", "fsdp"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stderr[-3000:]
+    recs = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    sharded = [r["loss"] for r in recs if "loss" in r]
+    assert len(sharded) == 6
+    assert max(abs(a - b) for a, b in zip(single, sharded, strict=True)) < 1e-5
+    ck = load_checkpoint(run_dir / "ckpt.pt")
+    assert ck["parallel"] == "fsdp" and ck["step"] == 6
+    one = load_checkpoint(tmp_path / "one" / "ckpt.pt")
+    assert set(ck["model"]) == set(one["model"])
+    assert max((ck["model"][k] - one["model"][k]).abs().max().item() for k in one["model"]) < 1e-4
+    from trainer.checkpoint import build_model
+
+    assert build_model(ck).cfg.n_layer == 2
+
+
+def test_progress_file_tells_step_losses_and_eta_while_running(job, tokenizer_path, tmp_path):
+    run_dir = tmp_path / "p"
+    seen = []
+
+    def on_log(rec):
+        seen.append(json.loads((run_dir / "progress.json").read_text()))
+
+    run(config(job, tokenizer_path, run_dir, max_steps=6, log_interval=2, eval_interval=3, eval_iters=1), on_log)
+    train_views = [v for v in seen if v["train_loss"] is not None]
+    assert [v["step"] for v in seen] == [2, 3, 4, 6, 6]  # log 2, eval 3, log 4, log 6, final eval 6
+    assert all(v["state"] == "running" and v["max_steps"] == 6 for v in seen)
+    assert all(v["eta_s"] is not None and v["eta_s"] >= 0 and v["tokens_per_s"] > 0 for v in train_views)
+    assert seen[1]["eval_loss"] is not None and seen[1]["eval_step"] == 3
+    final = json.loads((run_dir / "progress.json").read_text())
+    assert final["state"] == "done" and final["step"] == 6 and final["eta_s"] == 0.0
+    assert final["checkpoint"] == str(run_dir / "ckpt.pt") and final["tokens"] == 6 * 4 * 32
+    assert not list(run_dir.glob("*.tmp"))
+
+
+def test_progress_file_records_a_failure(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        run(TrainConfig(data=str(tmp_path / "none"), run_dir=str(tmp_path / "f"), device="cpu"))
+    p = json.loads((tmp_path / "f" / "progress.json").read_text())
+    assert p["state"] == "failed" and "no Parquet files" in p["error"]
+
+
+def test_help_names_curator_train_and_explains_every_option(capsys):
+    from dataclasses import fields
+
+    from trainer.train import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: curator train")
+    ap = build_parser()
+    helps = {a.dest: a.help for a in ap._actions if a.dest != "help"}
+    assert {f.name for f in fields(TrainConfig)} <= set(helps)
+    assert all(h and len(h) > 8 for h in helps.values()), [k for k, h in helps.items() if not h]
+
+
+def test_bad_choices_and_checkpoint_flags():
+    from trainer.train import config_from_args
+
+    with pytest.raises(SystemExit):
+        config_from_args(["--data", "x", "--arch", "rnn"])
+    assert config_from_args(["--data", "x", "--grad-checkpoint"]).grad_checkpoint == "full"
+    assert config_from_args(["--data", "x", "--grad-checkpoint", "selective"]).grad_checkpoint == "selective"
+    assert config_from_args(["--data", "x", "--no-grad-checkpoint"]).grad_checkpoint == "none"
+    with pytest.raises(ValueError, match="parallel"):
+        TrainConfig(parallel="zero3")
+
+
+def test_a_prepared_token_folder_is_accepted_as_data(job, tokenizer_path, tmp_path):
+    from trainer.data import prepare
+
+    prepare(job, tmp_path / "prep", tokenizer=tokenizer_path, workers=1, backend="pool")
+    a = run(config(job, tokenizer_path, tmp_path / "a", max_steps=3))["losses"]
+    b = run(config(tmp_path / "prep", None, tmp_path / "b", max_steps=3))["losses"]
+    assert a == b and not (tmp_path / "b" / "data").exists()
