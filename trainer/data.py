@@ -48,13 +48,17 @@ class Source:
 def find_sources(out_dir: str | Path, eval_fraction: float = 0.01) -> dict[str, Source]:
     """The train and eval sources of a finished job's folder (see the module docstring)."""
     out = Path(out_dir)
-    train = sorted(str(p) for p in (out / "train").glob("*.parquet"))
-    evals = sorted(str(p) for p in (out / "eval").glob("*.parquet"))
+    listed = _manifest_files(out)
+    if listed is not None:
+        train, evals, data = listed.get("train", []), listed.get("eval", []), listed.get("data", [])
+    else:
+        train = sorted(str(p) for p in (out / "train").glob("*.parquet"))
+        evals = sorted(str(p) for p in (out / "eval").glob("*.parquet"))
+        data = sorted(str(p) for p in (out / "data").glob("*.parquet"))
     if train:
         if not evals:
             raise FileNotFoundError(f"{out}/train has Parquet files but {out}/eval has none")
         return {"train": Source(tuple(train)), "eval": Source(tuple(evals))}
-    data = sorted(str(p) for p in (out / "data").glob("*.parquet"))
     if not data:
         raise FileNotFoundError(f"no Parquet files under {out}/train, {out}/eval or {out}/data")
     if not 0.0 < eval_fraction < 1.0:
@@ -63,6 +67,24 @@ def find_sources(out_dir: str | Path, eval_fraction: float = 0.01) -> dict[str, 
         "train": Source(tuple(data), "train", eval_fraction),
         "eval": Source(tuple(data), "eval", eval_fraction),
     }
+
+
+def _manifest_files(out: Path) -> dict[str, list[str]] | None:
+    """The files a finished curator output's manifest lists, by subset (only those exist for a reader);
+    None for a folder curator did not write. An unfinished curator output (state, no manifest) is refused."""
+    manifest = out / "manifest.json"
+    if not manifest.is_file():
+        if (out / "_curator").exists():
+            raise FileNotFoundError(f"{out} is an unfinished curator output (no manifest.json): finish or resume "
+                                    "the run first")
+        return None
+    listed = json.loads(manifest.read_text()).get("files")
+    if not isinstance(listed, list):  # not a curator manifest (a hand-made folder)
+        return None
+    files: dict[str, list[str]] = {}
+    for f in listed:
+        files.setdefault(f["subset"], []).append(str(out / f["path"]))
+    return files
 
 
 def manifest_hash(out_dir: str | Path) -> str | None:

@@ -134,3 +134,23 @@ def test_eval_windows_cover_consecutive_blocks_across_ranks():
     assert starts == list(range(0, 100, 10))
     with pytest.raises(ValueError, match="fewer than one block"):
         next(eval_windows(tokens[:5], 10, 1, 0))
+
+
+def test_sources_are_the_files_the_manifest_lists(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from trainer.data import find_sources
+
+    for name in ("train/a.parquet", "train/stale.parquet", "eval/b.parquet"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        pq.write_table(pa.table({"id": ["x"], "text": ["y"]}), tmp_path / name)
+    (tmp_path / "manifest.json").write_text(json.dumps({"spec_sha256": "0", "files": [
+        {"path": "train/a.parquet", "subset": "train"}, {"path": "eval/b.parquet", "subset": "eval"}]}))
+    got = find_sources(tmp_path)
+    assert got["train"].files == (str(tmp_path / "train/a.parquet"),)
+    assert got["eval"].files == (str(tmp_path / "eval/b.parquet"),)
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "_curator").mkdir()
+    with pytest.raises(FileNotFoundError, match="unfinished curator output"):
+        find_sources(tmp_path)
