@@ -36,6 +36,7 @@ BUILTIN: dict[str, str] = {
     "fuzzy_dedup": "curator.dedup.fuzzy:FuzzyDedup",
     "paragraph_dedup": "curator.dedup.paragraph:ParagraphDedup",
     "split": "curator.stages.split:Split",
+    "eval_overlap": "curator.stages.eval_overlap:EvalOverlap",
     "decontaminate": "curator.stages.decontaminate:Decontaminate",
     "mix": "curator.stages.mix:Mix",
 }

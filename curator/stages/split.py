@@ -11,6 +11,11 @@ The key (``key``): ``auto`` (default) uses ``dup_cluster`` where a dedup stage s
 of one document, never straddle the split. Any other value names a column to hash (nulls fall back to
 ``id``).
 
+Near-duplicates that no dedup stage clustered are grouped too (``group_near_duplicates``, on by default;
+``curator.stages.split_groups``): MinHash LSH at a lower similarity than dedup's links them, and every
+member of a group takes the smallest key among its members, so no group straddles the split. The key the
+split hashed is written to ``split_group``.
+
 Sizes:
 - ``eval_fraction`` alone (default 0.01): a row is ``eval`` when ``hash < fraction * 2**64``. No count and
   no shuffle are needed (a plain map over the blocks); the eval share is ``fraction`` up to sampling noise.
@@ -25,6 +30,7 @@ Sizes:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -34,8 +40,10 @@ import xxhash
 from pydantic import Field, model_validator
 
 from curator.stages.base import Column, GlobalStage, StageConfig, set_column
+from curator.stages.split_groups import GROUP_KEY, group_dataset, group_table
 
 SPLIT = "split"
+SPLIT_GROUP = "split_group"
 TRAIN, EVAL = "train", "eval"
 AUTO_KEYS = ("dup_cluster", "mix_of", "id")
 _H, _S = "_split_hash", "_split_stratum"
@@ -49,6 +57,16 @@ class SplitConfig(StageConfig):
     stratify_by: str | None = Field(None, description="column whose values each get their share of eval")
     seed: int | None = Field(None, description="hash seed (default: the run's seed)")
     rounding: Literal["floor", "nearest"] = Field("nearest", description="per-stratum quota rounding")
+    group_near_duplicates: bool = Field(
+        True, description="group near-duplicates by MinHash LSH (with dup_cluster and mix_of links) so no group "
+        "straddles the split; off: the key alone decides")
+    near_dup_threshold: float = Field(
+        0.6, gt=0.0, lt=1.0, description="Jaccard similarity the grouping's LSH bands are tuned to (below "
+        "dedup's: over-grouping is harmless, under-grouping leaks)")
+    ngram: int = Field(5, ge=1, le=64, description="words per shingle of the grouping")
+    num_perm: int = Field(128, ge=8, le=4096, description="MinHash permutations of the grouping")
+    local_max_pairs: int = Field(1_000_000, ge=0, description="links up to which the grouping's components "
+                                 "are computed in the driver (above: distributed shuffles)")
 
     @model_validator(mode="after")
     def _check(self) -> SplitConfig:
@@ -62,7 +80,10 @@ class SplitConfig(StageConfig):
 
 
 def key_values(table: pa.Table, key: str) -> pa.ChunkedArray | pa.Array:
-    """The split key of every row, as strings (see the module docstring for ``auto``)."""
+    """The split key of every row, as strings (see the module docstring for ``auto``); the grouped key
+    where the near-duplicate grouping set one."""
+    if GROUP_KEY in table.column_names:
+        return table.column(GROUP_KEY)
     names = AUTO_KEYS if key == "auto" else (key, "id")
     cols = [table.column(n).cast(pa.string()) for n in names if n in table.column_names]
     if not cols:
@@ -160,10 +181,33 @@ def split_by_plan(table: pa.Table, cfg: SplitConfig, seed: int, plan: dict[str, 
     return set_column(table, SPLIT, _labels(is_eval))
 
 
+def _grouping(cfg: SplitConfig, seed: int) -> dict[str, Any]:
+    return {"threshold": cfg.near_dup_threshold, "ngram": cfg.ngram, "num_perm": cfg.num_perm, "seed": seed}
+
+
+def _finish(table: pa.Table) -> pa.Table:
+    """The key the split hashed, kept as ``split_group``."""
+    if GROUP_KEY not in table.column_names:
+        return table
+    return set_column(table.drop_columns([GROUP_KEY]), SPLIT_GROUP, table.column(GROUP_KEY))
+
+
 def split_tables(tables: Iterable[pa.Table], cfg: SplitConfig, seed: int) -> list[pa.Table]:
     """Split in-memory tables with exactly the logic ``Split.run`` applies to a dataset."""
     seed = cfg.seed if cfg.seed is not None else seed
     tables = list(tables)
+    if cfg.group_near_duplicates and tables and all("text" in t.column_names for t in tables):
+        whole = pa.concat_tables(tables, promote_options="permissive")
+        grouped = group_table(whole, key_values(whole, cfg.key), **_grouping(cfg, seed))
+        out, start = [], 0
+        for t in tables:
+            out.append(set_column(t, GROUP_KEY, grouped.slice(start, t.num_rows)))
+            start += t.num_rows
+        tables = out
+    return [_finish(t) for t in _split(tables, cfg, seed)]
+
+
+def _split(tables: list[pa.Table], cfg: SplitConfig, seed: int) -> list[pa.Table]:
     if not cfg.needs_counts:
         return [split_by_fraction(t, cfg, seed) for t in tables]
     rows = [hash_rows(t, cfg, seed) for t in tables]
@@ -177,11 +221,23 @@ class Split(GlobalStage[SplitConfig]):
     """Write ``split`` = train / eval by a seeded hash of the key; see the module docstring."""
 
     name: ClassVar[str] = "split"
-    writes: ClassVar[tuple[Column, ...]] = (Column(SPLIT, "train or eval"),)
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column(SPLIT, "train or eval"),
+        Column(SPLIT_GROUP, "the key the split hashed: the smallest split key of the document's near-duplicate "
+                            "group (its own key when it has no near-duplicate)"),
+    )
 
     def run(self, ds: Any, *, seed: int = 0) -> Any:
         cfg = self.config
         seed = cfg.seed if cfg.seed is not None else seed
+        schema = ds.schema()
+        if cfg.group_near_duplicates and schema is not None and "text" in schema.names:
+            ds = group_dataset(ds, key_fn=partial(key_values, key=cfg.key), local_max_pairs=cfg.local_max_pairs,
+                               **_grouping(cfg, seed))
+        return self._split(ds, cfg, seed).map_batches(_finish, batch_format="pyarrow")
+
+    @staticmethod
+    def _split(ds: Any, cfg: SplitConfig, seed: int) -> Any:
         if not cfg.needs_counts:
             return ds.map_batches(split_by_fraction, batch_format="pyarrow", fn_kwargs={"cfg": cfg, "seed": seed})
         hashes, strata = [], []
