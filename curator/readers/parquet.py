@@ -61,6 +61,12 @@ def read_parquet(
             stats.skip("bad_text_column", 0, f"column {text_column!r} holds {text_type}, not text: "
                        f"{pf.metadata.num_rows} rows skipped", count=pf.metadata.num_rows)
             return
+        for label, name in (("id", id_column), ("url", url_column)):
+            kind = pf.schema_arrow.field(name).type if name else None
+            if kind is not None and pa.types.is_nested(kind):
+                stats.skip(f"bad_{label}_column", 0, f"column {name!r} holds {kind}, not a scalar: "
+                           f"{pf.metadata.num_rows} rows skipped", count=pf.metadata.num_rows)
+                return
         columns = list(dict.fromkeys(wanted))
         row0 = 0
         batches = pf.iter_batches(batch_size=batch_size, columns=columns)
@@ -104,7 +110,7 @@ def _to_core(
             stats.skip(reason, row0 + i, f"row {row0 + i}")
         keep = pc.and_(keep, pc.invert(bad))
     if id_column:
-        ids_src = pc.cast(t.column(id_column), pa.string()).to_pylist()
+        ids_src = _lenient_strings(t.column(id_column)).to_pylist()
     else:
         ids_src = [None] * n
     row_list = rows.to_pylist()
@@ -115,14 +121,23 @@ def _to_core(
         m = {c: v[i] for c, v in meta_src.items()}
         m["file"], m["row"] = path, r
         metas.append(json.dumps(m, ensure_ascii=False, default=str))
-    url = (pc.cast(t.column(url_column).combine_chunks(), pa.string()) if url_column
-           else pa.nulls(n, pa.string()))
+    url = _lenient_strings(t.column(url_column)) if url_column else pa.nulls(n, pa.string())
     out = pa.Table.from_arrays(
         [pa.array(ids, pa.string()), text, pa.array([source] * n, pa.string()), url,
          pa.array(metas, pa.string())],
         schema=CORE_SCHEMA,
     )
     return out.filter(keep)
+
+
+def _lenient_strings(col: pa.ChunkedArray) -> pa.Array:
+    """An id or URL column as strings; bytes that are not UTF-8 are replaced (U+FFFD), not fatal."""
+    col = col.combine_chunks()
+    try:
+        return pc.cast(col, pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in col.to_pylist()],
+                        pa.string())
 
 
 def _may_hold_nul(text: pa.Array) -> bool:

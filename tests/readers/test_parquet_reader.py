@@ -76,3 +76,16 @@ def test_a_text_column_that_is_not_text_skips_the_file_with_a_reason(tmp_path, v
     stats = ReadStats()
     assert list(read_parquet(str(path), stats=stats)) == []
     assert dict(stats.skipped) == {"bad_text_column": 2}
+
+
+def test_fuzz_findings_nested_id_column_and_non_utf8_url_bytes(tmp_path):
+    """Found by bench/bench_fuzz.py: a list-typed id column raised; invalid UTF-8 URL bytes raised."""
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"text": ["a", "b"], "id": [[1], [2]]}), nested)
+    stats = ReadStats()
+    assert list(read_parquet(str(nested), stats=stats, id_column="id")) == []
+    assert dict(stats.skipped) == {"bad_id_column": 2}
+    raw = tmp_path / "raw.parquet"
+    pq.write_table(pa.table({"text": ["a"], "url": pa.array([b"http://x/\xff"], pa.binary())}), raw)
+    rows = [r for t in read_parquet(str(raw), url_column="url") for r in t.to_pylist()]
+    assert rows[0]["url"] == "http://x/\ufffd"
