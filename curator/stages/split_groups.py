@@ -36,6 +36,7 @@ from curator.table import set_column
 
 GROUP_KEY = "_split_group_key"
 LINKS = ("dup_cluster", "mix_of")
+LOCAL_MAX_DOCS = 200_000  # documents up to which the grouping runs in the driver
 
 
 def band_shape(threshold: float, num_perm: int) -> tuple[int, int]:
@@ -53,12 +54,10 @@ def keyed_rows(table: pa.Table, *, keys: pa.Array, threshold: float, ngram: int,
     bk = lsh.band_keys(sig, bands, rows, seed)
     has = sh.sizes() > 0
     bkeys = pa.FixedSizeListArray.from_arrays(pa.array(bk.reshape(-1), pa.uint64()), bands)
-    out = {"_vid": pa.array(vids(ids), pa.int64()), "key": keys,
-           "_bkeys": pc.if_else(pa.array(has), bkeys, pa.nulls(len(has), bkeys.type))}
-    for link in LINKS:
-        col = table.column(link).cast(pa.string()) if link in table.column_names else pa.nulls(len(ids), pa.string())
-        out[link] = col
-    return pa.table(out)
+    out = table.drop_columns([c for c in ("text",) if c in table.column_names])
+    out = set_column(out, "_vid", pa.array(vids(ids), pa.int64()))
+    out = set_column(out, "_key", keys)
+    return set_column(out, "_bkeys", pc.if_else(pa.array(has), bkeys, pa.nulls(len(has), bkeys.type)))
 
 
 def band_links(table: pa.Table) -> pa.Table:
@@ -73,8 +72,8 @@ def direct_links(table: pa.Table) -> pa.Table:
     """(u, v) links of each row to its dup_cluster and mix_of documents."""
     us, vs = [], []
     own = table.column("_vid").to_numpy()
-    for link in LINKS:
-        col = table.column(link)
+    for link in (c for c in LINKS if c in table.column_names):
+        col = table.column(link).cast(pa.string())
         valid = pc.is_valid(col).to_numpy(zero_copy_only=False)
         if valid.any():
             us.append(own[valid])
@@ -89,7 +88,7 @@ def group_keys_local(rows: pa.Table, edges: pa.Table) -> pa.Table:
     if edges.num_rows == 0 or rows.num_rows == 0:
         return pa.table({"_vid": pa.array([], pa.int64()), GROUP_KEY: pa.array([], pa.string())})
     labels = components.components_local(edges)
-    return keys_of_components(rows.select(["_vid", "key"]), labels)
+    return keys_of_components(rows.select(["_vid", "_key"]).rename_columns(["_vid", "key"]), labels)
 
 
 def keys_of_components(rows: pa.Table, labels: pa.Table) -> pa.Table:
@@ -133,6 +132,15 @@ def group_dataset(ds: Any, *, key_fn: Any, threshold: float, ngram: int, num_per
 
     rows = ds.map_batches(_keyed, batch_format="pyarrow", fn_kwargs={
         "key_fn": key_fn, "threshold": threshold, "ngram": ngram, "num_perm": num_perm, "seed": seed}).materialize()
+    if local_max_pairs and rows.count() <= LOCAL_MAX_DOCS:  # a small corpus: every step in this process, no shuffle
+        table = collect(rows)
+        if table is None:
+            return rows
+        edges = pa.concat_tables([lsh.bucket_pairs(band_links(table), anchors=2), direct_links(table)])
+        edges = lsh.unique_pairs(edges.column("u").to_numpy(), edges.column("v").to_numpy())
+        mapping = group_keys_local(table, edges)
+        mapping = mapping.take(pc.sort_indices(mapping, [("_vid", "ascending")]))
+        return rows.map_batches(_with_mapping, batch_format="pyarrow", fn_kwargs={"ref": ray.put(mapping)})
     pairs = map_partitions_by(rows.map_batches(band_links, batch_format="pyarrow"), "bkey", lsh.bucket_pairs,
                               num_partitions=num_partitions, fn_kwargs={"anchors": 2})
     edges = pairs.union(rows.map_batches(direct_links, batch_format="pyarrow")).materialize()
@@ -142,23 +150,21 @@ def group_dataset(ds: Any, *, key_fn: Any, threshold: float, ngram: int, num_per
         mapping = group_keys_local(collect(rows.map_batches(_vid_key, batch_format="pyarrow")) or _EMPTY_ROWS,
                                    table if table is not None else _EMPTY_EDGES)
         mapping = mapping.take(pc.sort_indices(mapping, [("_vid", "ascending")]))
-        ref = ray.put(mapping)
-        return ds.map_batches(_with_mapping, batch_format="pyarrow",
-                              fn_kwargs={"ref": ref, "key_fn": key_fn})
+        return rows.map_batches(_with_mapping, batch_format="pyarrow", fn_kwargs={"ref": ray.put(mapping)})
     labels = components.components_ray(edges, num_partitions=num_partitions or max(1, ds.num_blocks()))
     members = map_partitions_by(
         labels.map_batches(_label_side, batch_format="pyarrow").union(
             rows.map_batches(_row_side, batch_format="pyarrow")), "_vid", _join_labels,
         num_partitions=num_partitions)
     best = map_partitions_by(members, "comp", _min_key, num_partitions=num_partitions)
-    docs = ds.map_batches(_doc_side, batch_format="pyarrow", fn_kwargs={"key_fn": key_fn})
-    schema = _doc_side(ds.schema().base_schema.empty_table(), key_fn=key_fn).schema
+    docs = rows.map_batches(_doc_side, batch_format="pyarrow")
+    schema = _doc_side(rows.schema().base_schema.empty_table()).schema
     return map_partitions_by(
         docs.union(best.map_batches(_best_side, batch_format="pyarrow", fn_kwargs={"schema": schema})), "_vid",
         _attach_best, num_partitions=num_partitions)
 
 
-_EMPTY_ROWS = pa.table({"_vid": pa.array([], pa.int64()), "key": pa.array([], pa.string())})
+_EMPTY_ROWS = pa.table({"_vid": pa.array([], pa.int64()), "_key": pa.array([], pa.string())})
 _EMPTY_EDGES = pa.table({"u": pa.array([], pa.int64()), "v": pa.array([], pa.int64())})
 
 
@@ -167,13 +173,18 @@ def _keyed(table: pa.Table, *, key_fn: Any, **kwargs: Any) -> pa.Table:
 
 
 def _vid_key(table: pa.Table) -> pa.Table:
-    return table.select(["_vid", "key"])
+    return table.select(["_vid", "_key"])
 
 
-def _with_mapping(table: pa.Table, *, ref: Any, key_fn: Any) -> pa.Table:
+def _with_mapping(rows: pa.Table, *, ref: Any) -> pa.Table:
+    """Keyed rows -> their columns with the group key (helpers dropped)."""
     import ray
 
-    return set_column(table, GROUP_KEY, apply_group_keys(table, ray.get(ref), key_fn(table)))
+    mapping = ray.get(ref)
+    pos, found = lookup(mapping.column("_vid").to_numpy(), rows.column("_vid").to_numpy())
+    grouped = mapping.column(GROUP_KEY).take(pa.array(pos, mask=~found))
+    out = set_column(rows, GROUP_KEY, pc.coalesce(grouped, rows.column("_key")))
+    return out.drop_columns(_HELPERS)
 
 
 # the distributed regime: rows of one schema (_vid, comp, key, side) joined by keyed shuffles
@@ -188,7 +199,7 @@ def _label_side(labels: pa.Table) -> pa.Table:
 
 def _row_side(rows: pa.Table) -> pa.Table:
     n = rows.num_rows
-    return pa.table([rows.column("_vid"), pa.nulls(n, pa.int64()), rows.column("key"),
+    return pa.table([rows.column("_vid"), pa.nulls(n, pa.int64()), rows.column("_key"),
                      pa.array(np.ones(n, np.int8))], schema=_JOIN)
 
 
@@ -215,12 +226,9 @@ def _min_key(table: pa.Table) -> pa.Table:
 _DOC_SIDE = "_group_side"
 
 
-def _doc_side(table: pa.Table, *, key_fn: Any) -> pa.Table:
-    """Documents for the final join, without their text (the executor joins decisions back by _rowkey)."""
-    keys = key_fn(table)
-    table = table.drop_columns([c for c in ("text",) if c in table.column_names])
-    table = set_column(table, "_vid", pa.array(vids(table.column("id").combine_chunks()), pa.int64()))
-    table = set_column(table, GROUP_KEY, keys)
+def _doc_side(rows: pa.Table) -> pa.Table:
+    """Keyed rows for the final join: their columns, ``_vid`` and the key as the group key so far."""
+    table = set_column(rows.drop_columns([c for c in _HELPERS if c != "_vid"]), GROUP_KEY, rows.column("_key"))
     return set_column(table, _DOC_SIDE, pa.array(np.zeros(table.num_rows, np.int8)))
 
 
@@ -241,3 +249,6 @@ def _attach_best(table: pa.Table) -> pa.Table:
     grouped = best.column(GROUP_KEY).take(pa.array(pos, mask=~found))
     docs = set_column(docs, GROUP_KEY, pc.coalesce(grouped, docs.column(GROUP_KEY)))
     return docs.drop_columns(["_vid", _DOC_SIDE])
+
+
+_HELPERS = ["_vid", "_key", "_bkeys"]
