@@ -32,7 +32,8 @@ def free_port() -> int:
 class PrivateRayHead:
     """``with PrivateRayHead(tmp) as head:`` ``head.gcs`` (for ``ray.init``), ``head.dashboard`` (job server)."""
 
-    def __init__(self, tmp: Path, num_cpus: int = 2, env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, num_cpus: int = 2, env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.tmp = Path(tmp)
         gcs_port, dash_port = free_port(), free_port()
         self.gcs, self.dashboard = f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dash_port}"
@@ -45,7 +46,7 @@ class PrivateRayHead:
         cmd = [ray_bin, "start", "--head", f"--port={gcs_port}", f"--num-cpus={num_cpus}",
                "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}", f"--temp-dir={self.tmp}",
                "--include-dashboard=true", "--disable-usage-stats", "--block",
-               *(f"--{flag}={free_port()}" for flag in _PORT_FLAGS)]
+               *(f"--{flag}={free_port()}" for flag in _PORT_FLAGS), *extra_args]
         self.log = open(self.tmp / "ray-start.log", "wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
