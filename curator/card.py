@@ -62,6 +62,11 @@ def summarize_table(partial: dict[str, Any], subset: str, table: pa.Table) -> di
         s["docs"] += c_n
         s["chars"] += c_sum or 0
         s["splits"][subset] = s["splits"].get(subset, 0) + c_n
+    for col, key in (("pii_count", "pii_spans"), ("eval_overlap_ngrams", "eval_overlap_ngrams")):
+        if col in table.column_names:
+            partial[key] = partial.get(key, 0) + int(pc.sum(table.column(col)).as_py() or 0)
+            partial[f"{key}_docs"] = partial.get(f"{key}_docs", 0) + int(
+                pc.sum(pc.greater(pc.fill_null(table.column(col), 0), 0)).as_py() or 0)
     if "lang" in table.column_names:
         langs = partial.setdefault("languages", {})
         for lang, k in Counter(pc.fill_null(table.column("lang").cast(pa.string()), "(none)").to_pylist()).items():
@@ -75,6 +80,7 @@ def merge_summaries(partials: list[dict[str, Any]], files: list[dict[str, Any]])
     sources: dict[str, dict[str, Any]] = {}
     langs: Counter = Counter()
     has_lang = False
+    extra: dict[str, int] = {}
     total = _counts()
     for entry in files:
         if entry["subset"] == REJECTED:
@@ -91,11 +97,15 @@ def merge_summaries(partials: list[dict[str, Any]], files: list[dict[str, Any]])
             _add(s, c["docs"], c["chars"])
             for subset, k in c["splits"].items():
                 s["splits"][subset] = s["splits"].get(subset, 0) + k
+        for key in ("pii_spans", "eval_overlap_ngrams"):
+            for k in (key, f"{key}_docs"):
+                if k in part:
+                    extra[k] = extra.get(k, 0) + part[k]
         if "languages" in part:
             has_lang = True
             langs.update(part["languages"])
     summary: dict[str, Any] = {"total": total, "splits": splits, "sources": dict(sorted(sources.items())),
-                               "token_estimate": TOKEN_NOTE}
+                               "token_estimate": TOKEN_NOTE, **extra}
     if has_lang:
         summary["languages"] = dict(langs.most_common())
     return summary
@@ -112,7 +122,7 @@ def dataset_summary(out_dir: str | Path | Storage, files: list[dict[str, Any]]) 
         with storage.open_read(entry["path"]) as f:
             pf = pq.ParquetFile(f)
             names = set(pf.schema_arrow.names)
-            cols = [c for c in ("text", "source", "lang") if c in names]
+            cols = [c for c in ("text", "source", "lang", "pii_count", "eval_overlap_ngrams") if c in names]
             for batch in pf.iter_batches(columns=cols, batch_size=65_536):
                 summarize_table(partial, entry["subset"], pa.Table.from_batches([batch]))
     return merge_summaries([partial], files)
@@ -145,6 +155,7 @@ def front_matter(manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str,
         "license_name": "source-licenses",
         "license_details": "Documents keep the licenses and terms of their sources; set the license before "
                            "publishing.",
+        "license_link": "README.md#license",
         "size_categories": [size_category(summary["total"]["docs"])],
         "task_categories": ["text-generation"],
         "pretty_name": manifest.get("name", "dataset"),
@@ -234,6 +245,13 @@ def render_card(out_dir: str | Path | Storage, manifest: dict[str, Any]) -> str:
     parts.append(f"Spec SHA-256 `{manifest.get('spec_sha256', '?')}`, seed {manifest.get('seed', 0)}. Versions: "
                  + ", ".join(f"{k} {v}" for k, v in versions.items()) + ". Every file, with its row count and "
                  "SHA-256, is listed in `manifest.json`; `report.html` has the plots.\n")
+    parts.append("## Columns\n")
+    parts.append(_columns(storage, manifest) + "\n")
+    parts.append("## Personal information\n")
+    parts.append(_personal_information(manifest, summary) + "\n")
+    if "eval" in summary["splits"]:
+        parts.append("## Train/eval overlap\n")
+        parts.append(_overlap(manifest, summary) + "\n")
     parts.append("## How to load\n")
     parts.append(
         "```python\nfrom datasets import load_dataset\n\n"
@@ -246,6 +264,83 @@ def render_card(out_dir: str | Path | Storage, manifest: dict[str, Any]) -> str:
     parts.append("`other`: the documents keep the licenses and terms of use of their sources (listed under "
                  "Sources and in `manifest.json`). Replace the placeholder before publishing.\n")
     return "\n".join(parts)
+
+
+CORE_DESCRIPTIONS = {
+    "id": "stable document id: a hash of the input file and the record's key in it",
+    "text": "the document's text",
+    "source": "where the document came from (the input's `source`; Pile subsets as pile/<name>)",
+    "url": "the document's URL, when the input has one",
+    "meta": "the source's own metadata, a JSON object",
+}
+
+
+def _stage_columns(manifest: dict[str, Any]) -> dict[str, str]:
+    """Column name -> description, from the ``writes`` declarations of the stages the spec ran."""
+    from curator import registry
+
+    out: dict[str, str] = {}
+    for st in manifest.get("spec", {}).get("stages", []):
+        try:
+            cls = registry.get(st["stage"])
+        except Exception:  # noqa: BLE001 - a stage not installed here: its columns go undescribed
+            continue
+        for col in getattr(cls, "writes", ()):
+            out.setdefault(col.name, f"{col.description} (`{st['stage']}`)")
+    return out
+
+
+def _columns(storage: Storage, manifest: dict[str, Any]) -> str:
+    data = [f for f in manifest.get("files", []) if f["subset"] != REJECTED]
+    if not data:
+        return "_No data files._"
+    with storage.open_read(data[0]["path"]) as f:
+        schema = pq.ParquetFile(f).schema_arrow
+    described = {**CORE_DESCRIPTIONS, **_stage_columns(manifest)}
+    rows = []
+    for field in schema:
+        desc = described.get(field.name)
+        if desc is None and field.name.startswith("pii_"):
+            desc = f"{field.name[4:]} spans replaced (`pii`)"
+        rows.append([f"`{field.name}`", str(field.type), desc or ""])
+    return _table(["column", "type", "description"], rows)
+
+
+def _stage_entries(manifest: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [st for st in manifest.get("spec", {}).get("stages", []) if st.get("stage") == name]
+
+
+def _personal_information(manifest: dict[str, Any], summary: dict[str, Any]) -> str:
+    pii = _stage_entries(manifest, "pii")
+    if not pii:
+        return ("No PII stage ran: the documents may hold e-mail addresses, phone numbers, names and other "
+                "personal information exactly as their sources had them.")
+    cfg = pii[-1]
+    spans, docs = summary.get("pii_spans"), summary.get("pii_spans_docs")
+    found = (f" {spans:,} spans were replaced in {docs:,} documents of the dataset." if spans is not None else "")
+    return (f"The `pii` stage (engine `{cfg.get('engine', 'fast')}`) replaced what it found of "
+            f"{', '.join(cfg['entities']) if cfg.get('entities') else 'its default entities'} with placeholders."
+            f"{found} Detection is automatic: names and addresses in free text are found less reliably than "
+            "e-mail addresses, phone numbers and card numbers; review before publishing.")
+
+
+def _overlap(manifest: dict[str, Any], summary: dict[str, Any]) -> str:
+    split = (_stage_entries(manifest, "split") or [{}])[-1]
+    grouped = split.get("group_near_duplicates", True)
+    lines = [("Near-duplicate groups (MinHash LSH at a similarity below dedup's, joined with dedup's clusters) "
+              "were kept on one side of the split, so no near-copy of an eval document is in train."
+              if grouped else "The split hashed each document on its own (`group_near_duplicates: false`): "
+              "near-copies can straddle train and eval.")]
+    drops = manifest.get("counts", {}).get("drops_by_stage", {}).get("eval_overlap")
+    if _stage_entries(manifest, "eval_overlap"):
+        removed = sum((drops or {}).values())
+        left = summary.get("eval_overlap_ngrams_docs", 0)
+        lines.append(f"`eval_overlap` measured the long n-grams train shares with eval: {removed:,} train documents "
+                     f"were removed for it; {left:,} train documents that share n-grams with eval remain "
+                     "(non-zero only with `mode: flag`).")
+    else:
+        lines.append("No `eval_overlap` stage ran: shared passages shorter than a near-duplicate were not measured.")
+    return " ".join(lines)
 
 
 def write_card(out_dir: str | Path | Storage, manifest: dict[str, Any]) -> str:

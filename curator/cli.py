@@ -10,29 +10,12 @@ import logging
 import sys
 from typing import Any
 
-import yaml
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``--set output.path=out/x --set seed=3`` -> nested dict (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(value)
-    return out
-
 
 def _load(args) -> Any:
     from curator.spec import SpecError, load_spec
 
     try:
-        return load_spec(args.spec, overrides=_parse_overrides(args.set))
+        return load_spec(args.spec, sets=args.set)
     except SpecError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
@@ -133,6 +116,8 @@ def cmd_inspect(args) -> int:
         print(f"  {subset}: {sum(f['rows'] for f in files)} rows in {len(files)} file(s)")
     for stage, reasons in c["drops_by_stage"].items():
         print(f"  dropped by {stage}: " + ", ".join(f"{r}={n}" for r, n in sorted(reasons.items())))
+    if args.rejected or args.reason or args.stage:
+        return _print_rejected(out, args)
     data_files = [f for f in manifest["files"] if f["subset"] != "rejected"]
     if data_files and args.n:
         with out.open_read(data_files[0]["path"]) as f:
@@ -140,6 +125,22 @@ def cmd_inspect(args) -> int:
         for row in table.to_pylist():
             text = (row.get("text") or "").replace("\n", " ")
             print(f"- {row['id']} [{row.get('source')}] {row.get('url') or ''}\n  {text[: args.width]}")
+    return 0
+
+
+def _print_rejected(out, args) -> int:
+    from curator.examples import rejected_examples
+
+    what = " ".join(x for x in (f"reason={args.reason}" if args.reason else "",
+                                f"stage={args.stage}" if args.stage else "") if x) or "any reason"
+    shown = 0
+    for ex in rejected_examples(out, reason=args.reason, stage=args.stage, n=args.n, width=args.width):
+        shown += 1
+        print(f"- {ex['id']} [{ex['source']}] {ex['url'] or ''} dropped by {ex['stage']}: {ex['reason']} "
+              f"({ex['chars']:,} chars)\n  {ex['excerpt']}")
+    if not shown:
+        print(f"no rejected documents ({what}) in the files rejected/ keeps "
+              "(output.rejected: false or rejected_sample < 1 keep fewer)")
     return 0
 
 
@@ -174,7 +175,14 @@ def plugin_commands() -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("curator")
+    except PackageNotFoundError:
+        ver = "unknown (not installed)"
     p = argparse.ArgumentParser(prog="curator", description=__doc__)
+    p.add_argument("--version", action="version", version=f"curator {ver}")
     sub = p.add_subparsers(dest="command", required=True)
 
     for name, fn, help_ in (("run", cmd_run, "run a pipeline spec on Ray (resumes an interrupted run)"),
@@ -182,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_)
         sp.add_argument("spec", help="pipeline spec (YAML or JSON)")
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec field, e.g. --set output.path=out/x")
+                        help="override a spec field (repeatable): --set output.path=out/x, "
+                        "--set inputs[0].path=data/*.jsonl.zst, --set stages[2].threshold=0.5")
         if name == "run":
             sp.add_argument("--fresh", action="store_true",
                             help="start over: ignore the work an interrupted run of this spec finished")
@@ -198,25 +207,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_verify)
 
     sp = sub.add_parser("stages", help="list installed stages and their parameters")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print the stages and their parameter schemas as JSON")
     sp.set_defaults(fn=cmd_stages)
 
-    sp = sub.add_parser("inspect", help="counts and sample rows of a finished output")
-    sp.add_argument("out")
+    sp = sub.add_parser("inspect", help="counts and sample rows of a finished output (or what a rule removed)")
+    sp.add_argument("out", help="the output folder or URL")
     sp.add_argument("-n", type=int, default=3, help="sample rows to show")
-    sp.add_argument("--width", type=int, default=200)
+    sp.add_argument("--width", type=int, default=200, help="characters of text to show per row")
+    sp.add_argument("--rejected", action="store_true", help="show rejected documents instead of kept ones")
+    sp.add_argument("--reason", metavar="REASON", default=None,
+                    help="with --rejected: only documents dropped for this reason (e.g. gopher_short_doc)")
+    sp.add_argument("--stage", metavar="STAGE", default=None, help="with --rejected: only those this stage dropped")
     sp.set_defaults(fn=cmd_inspect)
 
     sp = sub.add_parser("report", help="(re)write <out>/report.html for a finished output")
-    sp.add_argument("out")
+    sp.add_argument("out", help="the output folder or URL")
     sp.set_defaults(fn=cmd_report)
 
     sp = sub.add_parser("train-classifier", help="train a fastText quality/toxicity classifier")
-    sp.add_argument("--positive", action="append", required=True, metavar="GLOB")
-    sp.add_argument("--negative", action="append", required=True, metavar="GLOB")
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--epoch", type=int, default=5)
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--positive", action="append", required=True, metavar="GLOB",
+                    help="files of good examples (repeatable): .txt (one per line), .jsonl[.gz|.zst] or .parquet")
+    sp.add_argument("--negative", action="append", required=True, metavar="GLOB",
+                    help="files of bad examples (repeatable)")
+    sp.add_argument("--out", required=True, help="where to write the fastText model (.bin)")
+    sp.add_argument("--epoch", type=int, default=5, help="training epochs")
+    sp.add_argument("--seed", type=int, default=0, help="random seed (the model is deterministic for one seed)")
     sp.set_defaults(fn=cmd_train_classifier)
 
     for name, ep in sorted(plugin_commands().items()):

@@ -39,6 +39,7 @@ BUILTIN: dict[str, str] = {
     "eval_overlap": "curator.stages.eval_overlap:EvalOverlap",
     "decontaminate": "curator.stages.decontaminate:Decontaminate",
     "mix": "curator.stages.mix:Mix",
+    "url_filter": "curator.stages.url_filter:UrlFilter",
 }
 
 

@@ -355,6 +355,20 @@ text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}img{max-wi
 .grid{display:flex;flex-wrap:wrap;gap:6px}.cell{flex:0 0 auto}.muted{color:#777}"""
 
 
+def rejected_section(storage: Storage, manifest: dict[str, Any], per_reason: int = 3) -> str:
+    """A few rejected documents per (stage, reason), the text around the reason, largest reasons first."""
+    from curator.examples import reasons_of, rejected_examples
+
+    rows = []
+    for stage, reason, count in reasons_of(manifest)[:30]:
+        for ex in rejected_examples(storage, reason=reason, stage=stage, n=per_reason, width=240):
+            rows.append([f"{stage}: {reason} ({count:,})", ex["id"][:12], ex["url"] or ex["source"] or "",
+                         ex["excerpt"]])
+    if not rows:
+        return "<p>No rejected documents were kept (<code>output.rejected</code>).</p>"
+    return _table(["stage: reason (dropped)", "id", "url / source", "text around the reason"], rows)
+
+
 def render_report(out_dir: str | Path | Storage, max_rows: int = 200_000) -> str:
     storage = as_storage(out_dir)
     manifest = _read_json(storage, "manifest.json")
@@ -378,6 +392,7 @@ def render_report(out_dir: str | Path | Storage, max_rows: int = 200_000) -> str
         ("dedup", "Duplicate clusters", dedup_section(kept, rejected)),
         ("split-mix", "Split and mix", split_mix_section(kept, rejected, manifest)),
         ("decontamination", "Decontamination", decontamination_section(kept, rejected)),
+        ("rejected-examples", "Rejected examples", rejected_section(storage, manifest)),
     ]
     body = "\n".join(f'<section id="{sid}"><h2>{title}</h2>\n{content}</section>' for sid, title, content in sections)
     when = manifest.get("created_at", "")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -195,8 +196,68 @@ def validate_spec(data: dict[str, Any], *, check_inputs: bool = True) -> Pipelin
     return spec
 
 
-def load_spec(path: str | Path, *, check_inputs: bool = True, overrides: dict | None = None) -> PipelineSpec:
-    """Read a YAML or JSON spec file and validate it; ``overrides`` are merged into the top level."""
+_SET_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+def parse_set_key(key: str) -> list[str | int]:
+    """``stages[2].threshold`` -> ``["stages", 2, "threshold"]``; a malformed key raises SpecError."""
+    parts: list[str | int] = []
+    pos = 0
+    while pos < len(key):
+        if parts and key[pos] == "." and not key.startswith("[", pos + 1):
+            pos += 1
+        m = _SET_PART.match(key, pos)
+        if not m:
+            raise SpecError([f"--set {key}: cannot read the key at {key[pos:]!r} (use a.b, a[0].b)"])
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if not parts or not isinstance(parts[0], str):
+        raise SpecError([f"--set {key}: the key must start with a field name"])
+    return parts
+
+
+def apply_sets(data: Any, items: list[str]) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` overrides (values parsed as YAML scalars) to a loaded spec. Keys are dotted
+    field paths with list indexes: ``output.path``, ``inputs[0].path``, ``stages[2].threshold``. A missing
+    mapping key is created; a list index must exist (``stages[9]`` of a 5-stage spec is an error)."""
+    data = {} if data is None else data
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SpecError([f"--set expects KEY=VALUE, got {item!r}"])
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        parts = parse_set_key(key.strip())
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = key.strip() if last else _format_parts(parts[: depth + 1])
+            if isinstance(part, int):
+                if not isinstance(node, list):
+                    raise SpecError([f"--set {key}: {_format_parts(parts[:depth]) or '(spec)'} is not a list"])
+                if not -len(node) <= part < len(node):
+                    raise SpecError([f"--set {key}: {where} does not exist (the list has {len(node)} items)"])
+            elif not isinstance(node, dict):
+                raise SpecError([f"--set {key}: {_format_parts(parts[:depth])} is not a mapping"])
+            if last:
+                node[part] = value
+            else:
+                if isinstance(part, str) and part not in node:
+                    node[part] = {}
+                node = node[part]
+    return data
+
+
+def _format_parts(parts: list[str | int]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(parts))
+
+
+def load_spec(path: str | Path, *, check_inputs: bool = True, overrides: dict | None = None,
+              sets: list[str] | None = None) -> PipelineSpec:
+    """Read a YAML or JSON spec file and validate it; ``overrides`` are merged into the top level, then
+    ``sets`` (``KEY=VALUE`` strings, see ``apply_sets``) are applied."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -209,6 +270,8 @@ def load_spec(path: str | Path, *, check_inputs: bool = True, overrides: dict | 
         raise SpecError([f"(spec): {path} is not valid {kind}: {exc}"]) from None
     if overrides:
         data = _deep_merge(data or {}, overrides)
+    if sets:
+        data = apply_sets(data, sets)
     return validate_spec(data, check_inputs=check_inputs)
 
 

@@ -107,3 +107,33 @@ def test_a_file_of_unknown_format_is_a_spec_error_unless_the_format_is_given(tmp
         validate_spec(spec)
     spec["inputs"][0]["format"] = "jsonl"
     validate_spec(spec)
+
+
+def test_set_reaches_list_items_as_the_pile_recipe_header_says(tmp_path):
+    import yaml
+
+    data = _spec(tmp_path)
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"text": "hi"}\n')
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    spec = load_spec(tmp_path / "s.yaml", sets=[f"inputs[0].path={other}", "stages[0].min_chars=9",
+                                                "stages[-1].ray.num_cpus=2", "output.shard_size_mb=3"])
+    assert spec.inputs[0].path == str(other)
+    assert spec.stages[0].config.min_chars == 9 and spec.stages[0].ray.num_cpus == 2
+    assert spec.output.shard_size_mb == 3
+
+
+@pytest.mark.parametrize("item, message", [
+    ("stages[3].min_chars=1", "--set stages[3].min_chars: stages[3] does not exist (the list has 1 items)"),
+    ("inputs.path=x", "--set inputs.path: inputs is not a mapping"),
+    ("output[0]=x", "--set output[0]: output is not a list"),
+    ("a..b=1", "--set a..b: cannot read the key at '.b' (use a.b, a[0].b)"),
+    ("seed", "--set expects KEY=VALUE, got 'seed'"),
+])
+def test_set_errors_name_the_key(tmp_path, item, message):
+    import yaml
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(_spec(tmp_path)))
+    with pytest.raises(SpecError) as err:
+        load_spec(tmp_path / "s.yaml", sets=[item])
+    assert err.value.errors == [message]
