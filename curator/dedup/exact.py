@@ -35,11 +35,13 @@ REASON = "exact_duplicate"
 
 
 class ExactDedupConfig(StageConfig):
-    lowercase: bool = True
-    fold_whitespace: bool = True
-    strip_punctuation: bool = False
-    keep: KeepPolicy = "first"
-    score_column: str | None = None
+    lowercase: bool = Field(True, description="lowercase the text before hashing")
+    fold_whitespace: bool = Field(True, description="collapse whitespace runs to one space and trim before hashing")
+    strip_punctuation: bool = Field(False, description="replace Unicode punctuation and symbol runs with a space "
+                                    "before hashing")
+    keep: KeepPolicy = Field("first", description="which document of a duplicate group stays: first (smallest "
+                             "id), longest (most characters) or score (highest score_column); ties: smallest id")
+    score_column: str | None = Field(None, description="column ranking documents for keep: score (higher is better)")
     num_partitions: int | None = Field(default=None, ge=1, description="shuffle partitions (default: input blocks)")
 
 

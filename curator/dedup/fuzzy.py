@@ -68,20 +68,25 @@ _SIDE, _MAP_CLUSTER, _MAP_DUP_OF = "_side", "_map_dup_cluster", "_map_dup_of"
 
 
 class FuzzyDedupConfig(StageConfig):
-    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of duplicates")
+    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity (0-1, exclusive) of the shingle "
+                             "sets at or above which two documents are near-duplicates")
     ngram: int = Field(5, ge=1, le=64, description="words per shingle")
-    num_perm: int = Field(128, ge=2, le=4096, description="MinHash permutations")
-    bands: int | None = Field(None, ge=1, description="LSH bands (with rows; default: optimal)")
-    rows: int | None = Field(None, ge=1, description="LSH rows per band")
-    fp_weight: float = Field(0.05, ge=0.0, le=1.0)
-    fn_weight: float = Field(0.95, ge=0.0, le=1.0)
+    num_perm: int = Field(128, ge=2, le=4096, description="MinHash permutations (signature length)")
+    bands: int | None = Field(None, ge=1, description="LSH bands, given with rows (bands * rows <= num_perm; "
+                              "default: chosen from threshold, fp_weight and fn_weight)")
+    rows: int | None = Field(None, ge=1, description="signature values per LSH band, given with bands")
+    fp_weight: float = Field(0.05, ge=0.0, le=1.0, description="weight (0-1) of the false-positive area when "
+                             "bands and rows are chosen")
+    fn_weight: float = Field(0.95, ge=0.0, le=1.0, description="weight (0-1) of the false-negative area when "
+                             "bands and rows are chosen")
     seed: int | None = Field(None, description="hash seed (default: the run's seed)")
     verify: bool = Field(True, description="check candidate pairs by exact Jaccard of shingle sets")
     anchors: int = Field(2, ge=1, le=64, description="members per bucket paired with all others")
-    keep: KeepPolicy = "first"
-    score_column: str | None = None
-    num_partitions: int | None = Field(None, ge=1)
-    max_cc_rounds: int = Field(200, ge=1)
+    keep: KeepPolicy = Field("first", description="which document of a duplicate group stays: first (smallest "
+                             "id), longest (most characters) or score (highest score_column); ties: smallest id")
+    score_column: str | None = Field(None, description="column ranking documents for keep: score (higher is better)")
+    num_partitions: int | None = Field(None, ge=1, description="shuffle partitions (default: input blocks)")
+    max_cc_rounds: int = Field(200, ge=1, description="connected-components rounds at most; more is an error")
     local_max_pairs: int = Field(
         1_000_000, ge=0,
         description="candidate pairs up to which pairs, components and the removal map pass through the driver "

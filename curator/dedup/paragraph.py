@@ -71,15 +71,20 @@ _NOT_WS[[9, 10, 11, 12, 13, 32]] = False  # ASCII whitespace
 
 
 class ParagraphDedupConfig(StageConfig):
-    unit: Literal["paragraph", "line"] = "paragraph"
-    min_unit_chars: int = Field(20, ge=1, description="normalized units shorter than this never count")
+    unit: Literal["paragraph", "line"] = Field("paragraph", description="what is deduplicated: paragraph (text "
+                                               "between blank lines) or line")
+    min_unit_chars: int = Field(20, ge=1, description="characters of a normalized unit below which it never counts "
+                                "as a duplicate")
     min_docs: int = Field(2, ge=2, description="distinct documents a unit must occur in to be removed")
-    min_doc_chars: int = Field(0, ge=0, description="drop a reduced document shorter than this (0: if empty)")
-    lowercase: bool = True
-    fold_whitespace: bool = True
-    strip_punctuation: bool = False
-    keep: KeepPolicy = "first"
-    score_column: str | None = None
+    min_doc_chars: int = Field(0, ge=0, description="characters (whitespace stripped) below which a document that "
+                               "lost units is dropped (duplicate_paragraphs); 0: only when nothing is left")
+    lowercase: bool = Field(True, description="lowercase the text before hashing")
+    fold_whitespace: bool = Field(True, description="collapse whitespace runs to one space and trim before hashing")
+    strip_punctuation: bool = Field(False, description="replace Unicode punctuation and symbol runs with a space "
+                                    "before hashing")
+    keep: KeepPolicy = Field("first", description="which document of a duplicate group stays: first (smallest "
+                             "id), longest (most characters) or score (highest score_column); ties: smallest id")
+    score_column: str | None = Field(None, description="column ranking documents for keep: score (higher is better)")
     num_partitions: int | None = Field(None, ge=1, description="shuffle partitions (default: input blocks)")
 
     @model_validator(mode="after")

@@ -44,20 +44,31 @@ POLICY_PHRASES = (
 
 
 class C4QualityConfig(StageConfig):
-    remove_citations: bool = True
-    filter_no_terminal_punct: bool = True
-    min_words_per_line: int | None = 3
-    max_word_length: int | None = 1000
-    filter_lorem_ipsum: bool = True
-    filter_javascript: bool = True
-    filter_curly_bracket: bool = True
-    filter_policy: bool = True
-    min_num_sentences: int | None = 5
-    max_inspect_chars: int = Field(1_000_000, ge=1)
+    remove_citations: bool = Field(True, description="delete Wikipedia-style citation marks ([1], [edit], "
+                                   "[citation needed]) from each line")
+    filter_no_terminal_punct: bool = Field(True, description="remove lines that do not end in terminal punctuation "
+                                           "(. ! ? \" ') or that end in ...")
+    min_words_per_line: int | None = Field(3, ge=0, description="remove lines with fewer whitespace-separated "
+                                           "words; None: off")
+    max_word_length: int | None = Field(1000, ge=1, description="remove lines holding a word longer than this many "
+                                        "characters; None: off")
+    filter_lorem_ipsum: bool = Field(True, description="drop a document with a line (one that passed the "
+                                     "earlier line rules) containing \"lorem ipsum\" (c4_lorem_ipsum)")
+    filter_javascript: bool = Field(True, description="remove lines mentioning \"javascript\"")
+    filter_curly_bracket: bool = Field(True, description="drop a document with a line (one that passed "
+                                       "the earlier line rules) containing { (c4_curly_bracket)")
+    filter_policy: bool = Field(True, description="remove cookie, terms-of-use and privacy-policy notice lines")
+    min_num_sentences: int | None = Field(5, ge=0, description="sentences in the kept lines below which a document is "
+                                          "dropped (c4_too_few_sentences); None: off")
+    max_inspect_chars: int = Field(1_000_000, ge=1, description="characters of a document the stage inspects "
+                                   "(a longer one is cut to this length before cleaning)")
 
 
 class C4Quality(Stage[C4QualityConfig]):
-    """C4 cleaning: removes boilerplate lines and drops documents; see the module docstring."""
+    """C4's cleaning: remove boilerplate lines, drop documents with lorem ipsum, code or too few sentences.
+
+    See the module docstring for the line and document rules.
+    """
 
     name: ClassVar[str] = "c4_quality"
 

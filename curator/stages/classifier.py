@@ -36,14 +36,20 @@ log = logging.getLogger(__name__)
 
 class QualityClassifierConfig(StageConfig):
     model_path: InputPath = Field(description="fastText model file (.bin/.ftz) trained by `curator train-classifier`")
-    positive_label: str = "positive"
-    score_column: str = "quality_score"
-    threshold: float = 0.5
-    max_chars: int | None = 10_000
+    positive_label: str = Field("positive", description="the model's label (without __label__) whose probability "
+                                "is the score")
+    score_column: str = Field("quality_score", description="column the score is written to")
+    threshold: float = Field(0.5, ge=0, le=1, description="score (probability 0-1 of positive_label) below which a "
+                             "document is dropped (quality_classifier_low); 0: off")
+    max_chars: int | None = Field(10_000, ge=1, description="characters of the text the model reads (newlines as "
+                                  "spaces); None: the whole text")
 
 
 class QualityClassifier(Stage[QualityClassifierConfig]):
-    """Score documents with a fastText quality classifier; drop those below ``threshold``."""
+    """Score each document with a fastText quality classifier you trained; drop those scoring below ``threshold``.
+
+    Writes ``score_column`` = P(``positive_label``); see the module docstring.
+    """
 
     name: ClassVar[str] = "quality_classifier"
     stateful: ClassVar[bool] = True

@@ -76,9 +76,11 @@ class BenchmarkFile(BaseModel):
 class DecontaminateConfig(StageConfig):
     benchmarks: list[InputPath | BenchmarkFile] = Field(min_length=1, description="benchmark JSONL files")
     ngram: int = Field(13, ge=1, le=64, description="words per n-gram")
-    mode: Literal["drop", "flag"] = "drop"
+    mode: Literal["drop", "flag"] = Field("drop", description="drop: drop contaminated documents (contaminated); "
+                                          "flag: keep them, only the columns say what matched")
     min_matches: int = Field(1, ge=1, description="matching n-gram positions that make a document contaminated")
-    fields: list[str] = Field(list(DEFAULT_FIELDS), min_length=1, description="benchmark fields used")
+    fields: list[str] = Field(list(DEFAULT_FIELDS), min_length=1, description="fields of a benchmark item whose "
+                              "text is checked, joined in this order (a benchmark file may give its own)")
 
 
 def words_of(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:

@@ -69,9 +69,13 @@ CASCADE_LANG_CHARS = 10_000
 
 
 class HtmlToTextConfig(StageConfig):
-    extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
-    fix_text: bool = Field(True, description="repair the extracted text with ftfy")
-    max_html_chars: int = Field(1_000_000, ge=1, description="HTML characters parsed per document")
+    extractor: Literal["trafilatura", "resiliparse"] = Field(
+        "trafilatura", description="trafilatura (best quality) or resiliparse (main-content plain text, about 20x "
+        "faster)")
+    fix_text: bool = Field(True, description="repair mojibake and HTML escapes in the extracted text with ftfy (only "
+                           "texts showing a hint of them)")
+    max_html_chars: int = Field(1_000_000, ge=1, description="characters of HTML parsed per document (the rest is "
+                                "ignored)")
     favor_precision: bool = Field(True, description="trafilatura: prefer less but cleaner text")
     include_tables: bool = Field(True, description="trafilatura: keep table text")
     deduplicate: bool = Field(False, description="trafilatura: cross-document segment dedup (stateful)")
@@ -79,9 +83,12 @@ class HtmlToTextConfig(StageConfig):
     fast: bool = Field(False, description="trafilatura: fast mode, no fallback extractors")
     strip_scripts: bool = Field(True, description="cut script/style/svg/noscript/template and comments first")
     cascade: bool = Field(False, description="Resiliparse + language ID + length first; trafilatura on the rest")
-    cascade_languages: list[str] | None = Field(["en"], description="languages the cascade keeps (None: any)")
-    cascade_lang_threshold: float = Field(0.3, ge=0, le=1, description="minimum P(cascade_languages)")
-    cascade_min_words: int | None = Field(25, ge=1, description="minimum words of the cheap text (None: off)")
+    cascade_languages: list[str] | None = Field(["en"], description="lid.176 language codes the cascade keeps "
+                                                "(None: no language check)")
+    cascade_lang_threshold: float = Field(0.3, ge=0, le=1, description="probability (0-1), summed over "
+                                          "cascade_languages, below which the cascade drops a page (cascade_lang)")
+    cascade_min_words: int | None = Field(25, ge=1, description="whitespace-separated words of the cheap text below "
+                                          "which the cascade drops a page (cascade_short); None: off")
     cascade_model_path: InputPath | None = Field(None, description="fastText language-ID model (default: lid.176)")
 
     @model_validator(mode="after")
@@ -140,7 +147,10 @@ def merge_meta(meta: str | None, fields: dict[str, str]) -> str | None:
 
 
 class HtmlToText(Stage[HtmlToTextConfig]):
-    """HTML -> main text with trafilatura or resiliparse; see the module docstring."""
+    """Extract the main text from the raw HTML in ``text`` with trafilatura or Resiliparse.
+
+    See the module docstring for the options, the cascade and the drop reasons.
+    """
 
     name: ClassVar[str] = "html_to_text"
     writes: ClassVar[tuple[Column, ...]] = (Column("text", "the extracted main text"),

@@ -30,17 +30,30 @@ from curator.stages.text_utils import TERMINALS_TUPLE, duplicate_stats, first_re
 
 
 class FineWebQualityConfig(StageConfig):
-    line_punct_thr: float | None = 0.12
-    line_punct_exclude_zero: bool = False
-    short_line_thr: float | None = 0.67
-    short_line_length: int = 30
-    char_duplicates_ratio: float | None = 0.01
-    new_line_ratio: float | None = 0.3
-    max_inspect_chars: int = Field(1_000_000, ge=1)
+    line_punct_thr: float | None = Field(
+        0.12, ge=0, le=1, description="fraction (0-1) of non-blank lines ending in sentence-terminal punctuation "
+        "below which a document is dropped (fineweb_line_punct_ratio); None: off")
+    line_punct_exclude_zero: bool = Field(
+        False, description="let a document whose line punctuation ratio is exactly 0 pass the line_punct_thr rule")
+    short_line_thr: float | None = Field(
+        0.67, ge=0, le=1, description="fraction (0-1) of non-blank lines of at most short_line_length characters "
+        "above which a document is dropped (fineweb_short_line_ratio); None: off")
+    short_line_length: int = Field(30, ge=1, description="characters up to which a line counts as short")
+    char_duplicates_ratio: float | None = Field(
+        0.01, ge=0, le=1, description="fraction (0-1) of the text's characters (newlines excluded) in lines that "
+        "repeat an earlier line, above which a document is dropped (fineweb_char_dup_ratio); None: off")
+    new_line_ratio: float | None = Field(
+        0.3, ge=0, description="newlines per word (can exceed 1) above which a document is dropped as list-like "
+        "(fineweb_list_ratio); None: off")
+    max_inspect_chars: int = Field(1_000_000, ge=1, description="characters of a document the stage inspects "
+                                   "(signals of a longer one are computed on its start)")
 
 
 class FineWebQuality(Stage[FineWebQualityConfig]):
-    """FineWeb quality filter; see the module docstring for the rules and columns."""
+    """FineWeb's quality rules: drop documents by line punctuation, short lines, duplicated lines and newlines.
+
+    See the module docstring for the rules and columns.
+    """
 
     name: ClassVar[str] = "fineweb_quality"
 

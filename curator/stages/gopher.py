@@ -12,7 +12,7 @@ document are computed on its first ``max_inspect_chars`` characters, so time per
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,25 +32,45 @@ from curator.stages.text_utils import (
 
 # The stop words named by the Gopher paper ("the", "be", "to", "of", "and", "that", "have", "with").
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
-_INSPECT = Field(1_000_000, ge=1, description="characters of a document the stage inspects")
+_INSPECT = Field(1_000_000, ge=1, description="characters of a document the stage inspects (signals of a longer "
+                 "one are computed on its first max_inspect_chars characters)")
+_Fraction = Annotated[float, Field(ge=0, le=1)]
+_NonNegative = Annotated[float, Field(ge=0)]
+_NgramSize = Annotated[int, Field(ge=1)]
 
 
 class GopherQualityConfig(StageConfig):
-    min_doc_words: int | None = 50
-    max_doc_words: int | None = 100_000
-    min_avg_word_length: float | None = 3
-    max_avg_word_length: float | None = 10
-    max_symbol_word_ratio: float | None = 0.1
-    max_bullet_lines_ratio: float | None = 0.9
-    max_ellipsis_lines_ratio: float | None = 0.3
-    min_alpha_words_ratio: float | None = 0.8
-    min_stop_words: int | None = 2
-    stop_words: tuple[str, ...] = GOPHER_STOP_WORDS
+    min_doc_words: int | None = Field(50, ge=0, description="non-symbol words below which a document is dropped "
+                                      "(gopher_short_doc); None: off")
+    max_doc_words: int | None = Field(100_000, ge=0, description="non-symbol words above which a document is "
+                                      "dropped (gopher_long_doc); None: off")
+    min_avg_word_length: float | None = Field(3, ge=0, description="mean non-symbol word length, in characters, "
+                                              "below which a document is dropped (gopher_short_words); None: off")
+    max_avg_word_length: float | None = Field(10, ge=0, description="mean non-symbol word length, in characters, "
+                                              "above which a document is dropped (gopher_long_words); None: off")
+    max_symbol_word_ratio: float | None = Field(
+        0.1, ge=0, description="# count, and ... / \u2026 count, per token (can exceed 1) above which a document is "
+        "dropped (gopher_too_many_hashes, gopher_too_many_ellipsis); None: off")
+    max_bullet_lines_ratio: float | None = Field(
+        0.9, ge=0, le=1, description="fraction (0-1) of lines starting with a bullet (\u2022 or -) above which a "
+        "document is dropped (gopher_too_many_bullets); None: off")
+    max_ellipsis_lines_ratio: float | None = Field(
+        0.3, ge=0, le=1, description="fraction (0-1) of lines ending in ... or \u2026 above which a document is "
+        "dropped (gopher_too_many_end_ellipsis); None: off")
+    min_alpha_words_ratio: float | None = Field(
+        0.8, ge=0, le=1, description="fraction (0-1) of tokens holding an alphabetic character below which a "
+        "document is dropped (gopher_few_alpha_words); None: off")
+    min_stop_words: int | None = Field(2, ge=0, description="distinct stop words (of stop_words) below which a "
+                                       "document is dropped (gopher_few_stop_words); None: off")
+    stop_words: tuple[str, ...] = Field(GOPHER_STOP_WORDS, description="the stop words min_stop_words counts, "
+                                        "matched against tokens exactly (case-sensitive)")
     max_inspect_chars: int = _INSPECT
 
 
 class GopherQuality(Stage[GopherQualityConfig]):
-    """Gopher quality rules, in this order (reason: rule):
+    """Gopher's quality rules: drop documents by word count, word length, symbols, bullets and stop words.
+
+    Rules, in this order (reason: rule):
 
     - ``gopher_short_doc`` / ``gopher_long_doc``: non-symbol word count outside [50, 100000]
       (column ``quality_gopher_word_count``).
@@ -196,21 +216,33 @@ def duplicate_ngram_chars(ids: np.ndarray, cum: np.ndarray, n: int) -> int:
 
 
 class GopherRepetitionConfig(StageConfig):
-    max_dup_para_frac: float | None = 0.30
-    max_dup_para_char_frac: float | None = 0.20
-    max_dup_line_frac: float | None = 0.30
-    max_dup_line_char_frac: float | None = 0.20
-    # n -> largest allowed character fraction of the most frequent n-gram (None: rule off)
-    max_top_ngram_char_frac: dict[int, float | None] = {2: 0.20, 3: 0.18, 4: 0.16}
-    # n -> largest allowed character fraction of duplicated n-grams (None: rule off)
-    max_dup_ngram_char_frac: dict[int, float | None] = {
-        5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10,
-    }
+    max_dup_para_frac: float | None = Field(
+        0.30, ge=0, le=1, description="fraction (0-1) of paragraphs (split on 2+ newlines) repeating an earlier one "
+        "above which a document is dropped (gopher_dup_para); None: off")
+    max_dup_para_char_frac: float | None = Field(
+        0.20, ge=0, le=1, description="fraction (0-1) of the text's characters in repeated paragraphs above which a "
+        "document is dropped (gopher_dup_para_chars); None: off")
+    max_dup_line_frac: float | None = Field(
+        0.30, ge=0, le=1, description="fraction (0-1) of lines repeating an earlier one above which a document is "
+        "dropped (gopher_dup_line); None: off")
+    max_dup_line_char_frac: float | None = Field(
+        0.20, ge=0, le=1, description="fraction (0-1) of the text's characters in repeated lines above which a "
+        "document is dropped (gopher_dup_line_chars); None: off")
+    max_top_ngram_char_frac: dict[_NgramSize, _NonNegative | None] = Field(
+        {2: 0.20, 3: 0.18, 4: 0.16}, description="n (words, >= 1) -> largest allowed characters of the most frequent "
+        "n-gram times its count, over the text's characters (overlapping occurrences count, so it can exceed 1); "
+        "above it a document is dropped (gopher_top_{n}gram); a null value switches that n off")
+    max_dup_ngram_char_frac: dict[_NgramSize, _Fraction | None] = Field(
+        {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}, description="n (words, >= 1) -> largest allowed "
+        "fraction (0-1) of the text's characters in n-grams repeating an earlier one; above it a document is dropped "
+        "(gopher_dup_{n}gram); a null value switches that n off")
     max_inspect_chars: int = _INSPECT
 
 
 class GopherRepetition(Stage[GopherRepetitionConfig]):
-    """Gopher repetition rules, in this order (reason: rule; fractions are of the text's characters):
+    """Gopher's repetition rules: drop documents with repeated paragraphs, lines or word n-grams.
+
+    Rules, in this order (reason: rule; fractions are of the text's characters):
 
     - ``gopher_empty``: empty text.
     - ``gopher_dup_para`` / ``gopher_dup_para_chars``: paragraphs (split on 2+ newlines) that repeat an

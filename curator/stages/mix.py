@@ -44,7 +44,8 @@ class MixConfig(StageConfig):
     column: str = Field("source", description="column whose values are mixed")
     weights: dict[str, float] = Field(min_length=1, description="value (or glob pattern) -> target share")
     by: Literal["docs", "chars"] = Field("docs", description="what the shares count")
-    total: int | None = Field(None, ge=0, description="size of the mix (default: largest without up-sampling)")
+    total: int | None = Field(None, ge=0, description="size of the mix, in documents or characters (as by says; "
+                              "default: the largest mix without up-sampling)")
     seed: int | None = Field(None, description="hash seed (default: the run's seed)")
 
     @field_validator("weights")

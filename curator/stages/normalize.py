@@ -31,20 +31,28 @@ from typing import ClassVar, Literal
 
 import pyarrow as pa
 import regex
+from pydantic import Field
 
 from curator.stages.base import Stage, StageConfig, set_column
 
 
 class NormalizeConfig(StageConfig):
-    remove_markup: bool = False
-    nfc: bool = True
-    remove_control: bool = True
-    quotes: Literal["ascii", "keep"] = "ascii"
-    dashes: Literal["ascii", "keep"] = "ascii"
-    ellipsis: bool = True
-    remove_emoji: bool = False
-    remove_symbols: bool = False
-    whitespace: bool = True
+    remove_markup: bool = Field(False, description="delete HTML/XML tags and comments left in the text and decode "
+                                "character references (&amp;, &#8212;)")
+    nfc: bool = Field(True, description="apply Unicode NFC composition")
+    remove_control: bool = Field(True, description="delete control characters (C0/C1 except tab and newline) and "
+                                 "invisible ones (soft hyphen, zero-width space, word joiner, BOM); zero-width "
+                                 "(non-)joiners and bidi marks stay")
+    quotes: Literal["ascii", "keep"] = Field("ascii", description="ascii: typographic quotes and primes become ' "
+                                             "and \"; keep: leave them")
+    dashes: Literal["ascii", "keep"] = Field("ascii", description="ascii: hyphen, dash and minus variants become -; "
+                                             "keep: leave them")
+    ellipsis: bool = Field(True, description="replace \u2026 with ...")
+    remove_emoji: bool = Field(False, description="delete emoji with their modifiers, joiner sequences and flags")
+    remove_symbols: bool = Field(False, description="delete other symbols (Unicode So, emoji included), skin-tone "
+                                 "modifiers and private-use characters")
+    whitespace: bool = Field(True, description="unify line breaks to \\n, turn other spaces and tabs into one space, "
+                             "strip line ends, keep at most one empty line in a row, strip the text")
 
 
 _TAG_RE = regex.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]{0,2000})?/?>", regex.DOTALL)
@@ -73,7 +81,10 @@ def _unescape(m: regex.Match) -> str:
 
 
 class Normalize(Stage[NormalizeConfig]):
-    """Unicode, whitespace and punctuation normalization; see the module docstring."""
+    """Normalize Unicode, whitespace, quotes and dashes of ``text`` deterministically; never drops a document.
+
+    See the module docstring for the steps and their order.
+    """
 
     name: ClassVar[str] = "normalize"
 

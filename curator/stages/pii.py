@@ -64,25 +64,44 @@ class PiiConfig(StageConfig):
     ``language``, ``precheck``, ``passes``, ``window_margin``, ``chunk_chars``, ``cache_dir`` (where the
     blank pipeline is saved). See the module docstring and :mod:`curator.pii.presidio`."""
 
-    engine: Literal["fast", "presidio"] = "fast"
-    entities: list[str] | None = None
-    max_chars: int | None = Field(None, ge=1, description="longer texts are dropped (pii_too_long)")
-    count_columns: bool = True
-    keep_spans: bool = False
+    engine: Literal["fast", "presidio"] = Field(
+        "fast", description="fast: one Hyperscan/RE2 pass with exact validators; presidio: presidio-analyzer "
+        "(needed for NER entities); unset, a presidio option selects presidio")
+    entities: list[str] | None = Field(
+        None, description="entity types to find and replace (None: the engine's defaults; fast: every type but "
+        "URL; presidio: EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, IP_ADDRESS, IBAN_CODE, US_SSN)")
+    max_chars: int | None = Field(None, ge=1, description="characters above which a document is dropped unredacted "
+                                  "(pii_too_long); default: no cap for fast, 1,000,000 for presidio")
+    count_columns: bool = Field(True, description="also write one pii_<entity> count column per configured entity")
+    keep_spans: bool = Field(False, description="also write pii_spans: the replaced spans as {entity, start, end} "
+                             "character offsets into the text the stage received")
     # fast engine
-    matcher: Literal["auto", "hyperscan", "re2", "python"] = "auto"
-    ip_ranges: Literal["all", "public"] = "all"
-    keep_domains: list[str] = Field(default_factory=list)
-    phone_regions: list[str] = Field(default_factory=lambda: list(PHONE_REGIONS))
+    matcher: Literal["auto", "hyperscan", "re2", "python"] = Field(
+        "auto", description="fast engine: what runs the candidate patterns (auto: hyperscan if installed, else "
+        "re2, else python, the slowest)")
+    ip_ranges: Literal["all", "public"] = Field("all", description="fast engine: all: every valid IPv4/IPv6 "
+                                                "address; public: only globally routable ones")
+    keep_domains: list[str] = Field(default_factory=list, description="fast engine: e-mail addresses and URLs of "
+                                    "these domains (and their subdomains) are left alone")
+    phone_regions: list[str] = Field(default_factory=lambda: list(PHONE_REGIONS), description="fast engine: "
+                                     "regions (ISO 3166 alpha-2) whose national phone numbers are found; "
+                                     "international (+) numbers are found anywhere")
     # presidio engine
-    score_threshold: float = 0.4
-    spacy_model: ModelRef | None = None
-    language: str = "en"
-    precheck: bool = True
-    passes: int = Field(3, ge=1, le=10)
-    window_margin: int = Field(32, ge=0, le=250)
-    chunk_chars: int = Field(100_000, ge=2_000)
-    cache_dir: OutputDir | None = None  # default: $CURATOR_CACHE_DIR or ~/.cache/curator
+    score_threshold: float = Field(0.4, ge=0, le=1, description="presidio: lowest recognizer score (0-1) of a "
+                                   "replaced span (phone numbers score 0.4; validated cards, IBANs, e-mails 1.0)")
+    spacy_model: ModelRef | None = Field(None, description="presidio: installed spaCy pipeline (name or path) with "
+                                         "NER, adding PERSON and LOCATION (None: a blank pipeline, patterns only)")
+    language: str = Field("en", description="presidio: language code of the recognizers and the blank pipeline")
+    precheck: bool = Field(True, description="presidio: analyze only windows around cheap candidate matches (same "
+                           "results, faster)")
+    passes: int = Field(3, ge=1, le=10, description="presidio: redaction passes at most, repeated on the output "
+                        "while they still find something")
+    window_margin: int = Field(32, ge=0, le=250, description="presidio: characters analyzed on each side of a "
+                               "candidate match (at least 100 with spacy_model)")
+    chunk_chars: int = Field(100_000, ge=2_000, description="presidio: characters per analyzed chunk of a long "
+                             "text or window")
+    cache_dir: OutputDir | None = Field(None, description="presidio: folder where the blank spaCy pipeline is "
+                                        "saved (default: $CURATOR_CACHE_DIR or ~/.cache/curator)")
 
     @model_validator(mode="before")
     @classmethod
@@ -124,7 +143,10 @@ def _presidio(entities: tuple[str, ...] | None, score_threshold: float, spacy_mo
 
 
 class PiiRedact(Stage[PiiConfig]):
-    """Find PII (e-mail, phone, card, IBAN, IP, secrets...) and replace it with typed tokens; count it per type."""
+    """Replace PII (e-mail addresses, phone numbers, cards, IBANs, IPs, secrets) with ``<ENTITY_TYPE>`` tokens.
+
+    Writes ``pii_count`` (and per-entity counts); see the module docstring for the engines.
+    """
 
     name: ClassVar[str] = "pii"
     stateful: ClassVar[bool] = True

@@ -43,15 +43,24 @@ ANY_LANG = "*"
 
 
 class ToxicityConfig(StageConfig):
-    word_lists: dict[str, InputPath] = Field({}, description="language code (or *) -> word-list file, one per line")
-    default_lists: bool = True
-    languages: list[str] | None = None  # bundled lists to load (None: all)
-    lang_column: str = "lang"
-    max_word_ratio: float | None = 0.01
-    model_path: InputPath | None = Field(None, description="fastText toxicity classifier (optional)")
-    positive_label: str = "toxic"
-    classifier_threshold: float = 0.5
-    max_chars: int | None = 100_000
+    word_lists: dict[str, InputPath] = Field({}, description="language code (or * for every document) -> word-list "
+                                             "file, one word or phrase per line; replaces the bundled list of that "
+                                             "language")
+    default_lists: bool = Field(True, description="load the bundled LDNOOBW lists (curator/data/toxicity)")
+    languages: list[str] | None = Field(None, description="bundled lists to load, by language code (None: all "
+                                        "23)")
+    lang_column: str = Field("lang", description="column naming each document's language (written by langid); "
+                             "a document without one is checked against every loaded list")
+    max_word_ratio: float | None = Field(0.01, ge=0, le=1, description="fraction (0-1) of a document's words in "
+                                         "its list above which it is dropped (toxic_words); None: off")
+    model_path: InputPath | None = Field(None, description="fastText toxicity classifier file (optional); writes "
+                                         "toxicity_score")
+    positive_label: str = Field("toxic", description="the classifier's label (without __label__) whose "
+                                "probability is toxicity_score")
+    classifier_threshold: float = Field(0.5, ge=0, le=1, description="toxicity_score (probability 0-1) at or above "
+                                        "which a document is dropped (toxic_classifier)")
+    max_chars: int | None = Field(100_000, ge=1, description="characters of the text inspected by the word lists "
+                                  "and the classifier; None: the whole text")
 
 
 def _words(texts: pa.Array) -> pa.ListArray:
@@ -72,7 +81,10 @@ def load_word_list(path: str | Path) -> set[str]:
 
 
 class Toxicity(Stage[ToxicityConfig]):
-    """Toxic-word ratio per language (and an optional fastText classifier); drop documents above the limits."""
+    """Drop toxic documents: too high a share of listed bad words, or a fastText classifier's verdict (optional).
+
+    Writes ``toxicity_word_ratio`` (and ``toxicity_score``); see the module docstring.
+    """
 
     name: ClassVar[str] = "toxicity"
     stateful: ClassVar[bool] = True
