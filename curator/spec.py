@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from curator import registry
 from curator.stages.base import StageConfig
 
-FORMATS = ("warc", "wet", "jsonl", "parquet")
+FORMATS = ("warc", "wet", "jsonl", "parquet", "arrow")
 
 
 class SpecError(ValueError):
@@ -51,7 +51,7 @@ class _Model(BaseModel):
 
 class InputSpec(_Model):
     path: str | list[str] = Field(description="glob(s) or fsspec URL(s)")
-    format: Literal["warc", "wet", "jsonl", "parquet"] | None = None
+    format: Literal["warc", "wet", "jsonl", "parquet", "arrow"] | None = None
     source: str | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="reader-specific options")
 

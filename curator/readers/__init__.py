@@ -35,14 +35,14 @@ _SUFFIXES: tuple[tuple[str, str], ...] = (
     (".warc.gz", "warc"), (".warc.zst", "warc"), (".warc", "warc"),
     (".jsonl.zst", "jsonl"), (".jsonl.zstd", "jsonl"), (".jsonl.gz", "jsonl"), (".jsonl", "jsonl"),
     (".json.zst", "jsonl"), (".json.gz", "jsonl"), (".ndjson", "jsonl"),
-    (".parquet", "parquet"), (".pq", "parquet"),
+    (".parquet", "parquet"), (".pq", "parquet"), (".arrow", "arrow"),
 )
-FORMATS = ("warc", "wet", "jsonl", "parquet")
+FORMATS = ("warc", "wet", "jsonl", "parquet", "arrow")
 _GLOB_CHARS = set("*?[")
 
 
 def detect_format(path: str) -> str | None:
-    """'warc', 'wet', 'jsonl' or 'parquet' from the file name (query strings ignored), else None."""
+    """'warc', 'wet', 'jsonl', 'parquet' or 'arrow' from the file name (query strings ignored), else None."""
     name = path.split("?", 1)[0].lower()
     for suffix, fmt in _SUFFIXES:
         if name.endswith(suffix):
@@ -67,6 +67,10 @@ def _reader(fmt: str) -> Callable[..., Iterator[pa.Table]]:
         from curator.readers.parquet import read_parquet
 
         return read_parquet
+    if fmt == "arrow":
+        from curator.readers.arrow import read_arrow
+
+        return read_arrow
     raise ValueError(f"unknown input format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 

@@ -10,7 +10,7 @@ the rows before it are kept).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -50,42 +50,67 @@ def read_parquet(
         except (pa.ArrowException, OSError) as exc:
             stats.skip("corrupt_file", 0, f"{type(exc).__name__}: {exc}")
             return
-        names = set(pf.schema_arrow.names)
-        wanted = [c for c in (text_column, id_column, url_column, *meta_columns) if c]
-        if missing := [c for c in wanted if c not in names]:
-            stats.skip("missing_column", 0, f"no column(s) {missing} (has {sorted(names)})")
-            return
-        text_type = pf.schema_arrow.field(text_column).type
-        if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
-                or pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type)):
-            stats.skip("bad_text_column", 0, f"column {text_column!r} holds {text_type}, not text: "
-                       f"{pf.metadata.num_rows} rows skipped", count=pf.metadata.num_rows)
-            return
-        for label, name in (("id", id_column), ("url", url_column)):
-            kind = pf.schema_arrow.field(name).type if name else None
-            if kind is not None and pa.types.is_nested(kind):
-                stats.skip(f"bad_{label}_column", 0, f"column {name!r} holds {kind}, not a scalar: "
-                           f"{pf.metadata.num_rows} rows skipped", count=pf.metadata.num_rows)
-                return
-        columns = list(dict.fromkeys(wanted))
-        row0 = 0
-        batches = pf.iter_batches(batch_size=batch_size, columns=columns)
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except (pa.ArrowException, OSError) as exc:
-                stats.skip("corrupt_stream", row0, f"row {row0}: {type(exc).__name__}: {exc}")
-                break
-            table = _to_core(pa.Table.from_batches([batch]), row0, path, key, source, text_column,
-                             id_column, url_column, meta_columns, max_doc_bytes, stats)
-            row0 += batch.num_rows
-            if table.num_rows:
-                stats.records += table.num_rows
-                yield table
+        yield from read_batches(pf.schema_arrow, pf.metadata.num_rows,
+                                lambda columns: pf.iter_batches(batch_size=batch_size, columns=columns),
+                                path=path, key=key, source=source, stats=stats, text_column=text_column,
+                                id_column=id_column, url_column=url_column, meta_columns=meta_columns,
+                                max_doc_bytes=max_doc_bytes)
     finally:
         raw.close()
+
+
+def read_batches(
+    schema: pa.Schema, num_rows: int | None, batches_of: Callable[[list[str]], Iterator[pa.RecordBatch]], *,
+    path: str, key: str, source: str, stats: ReadStats, text_column: str, id_column: str | None,
+    url_column: str | None, meta_columns: Sequence[str], max_doc_bytes: int,
+) -> Iterator[pa.Table]:
+    """The columnar readers' shared part: check the named columns against ``schema``, then turn each batch
+    of ``batches_of(columns)`` into core rows (``num_rows``: the file's rows, for the skip counts)."""
+    names = set(schema.names)
+    wanted = [c for c in (text_column, id_column, url_column, *meta_columns) if c]
+    if missing := [c for c in wanted if c not in names]:
+        stats.skip("missing_column", 0, f"no column(s) {missing} (has {sorted(names)})")
+        return
+    text_type = schema.field(text_column).type
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+            or pa.types.is_binary(text_type) or pa.types.is_large_binary(text_type)):
+        rows = _rows(num_rows, batches_of, text_column)
+        stats.skip("bad_text_column", 0, f"column {text_column!r} holds {text_type}, not text: "
+                   f"{rows} rows skipped", count=rows)
+        return
+    for label, name in (("id", id_column), ("url", url_column)):
+        kind = schema.field(name).type if name else None
+        if kind is not None and pa.types.is_nested(kind):
+            rows = _rows(num_rows, batches_of, text_column)
+            stats.skip(f"bad_{label}_column", 0, f"column {name!r} holds {kind}, not a scalar: "
+                       f"{rows} rows skipped", count=rows)
+            return
+    row0 = 0
+    batches = batches_of(list(dict.fromkeys(wanted)))
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except (pa.ArrowException, OSError) as exc:
+            stats.skip("corrupt_stream", row0, f"row {row0}: {type(exc).__name__}: {exc}")
+            break
+        table = _to_core(pa.Table.from_batches([batch]), row0, path, key, source, text_column,
+                         id_column, url_column, meta_columns, max_doc_bytes, stats)
+        row0 += batch.num_rows
+        if table.num_rows:
+            stats.records += table.num_rows
+            yield table
+
+
+def _rows(num_rows: int | None, batches_of: Callable[[list[str]], Iterator[pa.RecordBatch]], column: str) -> int:
+    """The file's row count: given, or counted over one column's batches (an IPC stream has no footer)."""
+    if num_rows is not None:
+        return num_rows
+    try:
+        return sum(b.num_rows for b in batches_of([column]))
+    except (pa.ArrowException, OSError):
+        return 0
 
 
 def _to_core(

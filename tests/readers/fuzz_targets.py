@@ -28,7 +28,7 @@ SEEDS = {
     "wet": [REPO / "tests/data/bad/bad_utf8.warc.wet.gz"],
 }
 SUFFIX = {"warc": ".warc.gz", "wet": ".warc.wet.gz", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz",
-          "jsonl.zst": ".jsonl.zst", "parquet": ".parquet"}
+          "jsonl.zst": ".jsonl.zst", "parquet": ".parquet", "arrow": ".arrow"}
 
 
 def read_all(path: Path, **options) -> tuple[list[dict], ReadStats]:
@@ -150,10 +150,29 @@ def check_parquet(case: tuple, folder: Path) -> None:
     assert len(rows) + sum(stats.skipped.values()) >= min(1, n) or n == 0
 
 
+arrow_file = st.tuples(parquet_file, st.integers(0, 400))
+
+
+def check_arrow(case: tuple, folder: Path) -> None:
+    """An IPC stream of the same columns, cut after ``cut`` bytes (0: whole): never raises."""
+    (text, other, text_column, id_column, url_column), cut = case
+    n = min(len(text), len(other))
+    table = pa.table({"text": text.slice(0, n), "id": other.slice(0, n), "url": other.slice(0, n)})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=2)
+    data = sink.getvalue().to_pybytes()
+    path = folder / "f.arrow"
+    path.write_bytes(data[:cut] if cut else data)
+    rows, stats = read_all(path, text_column=text_column, id_column=id_column, url_column=url_column)
+    if not cut:
+        assert len(rows) + sum(stats.skipped.values()) >= min(1, n) or n == 0
+
+
 def run_case(check, case) -> None:
     with tempfile.TemporaryDirectory() as d:
         check(case, Path(d))
 
 
 TARGETS = {"jsonl": (jsonl_file, check_jsonl), "warc_wet": (record_file, check_records),
-           "parquet": (parquet_file, check_parquet)}
+           "parquet": (parquet_file, check_parquet), "arrow": (arrow_file, check_arrow)}
