@@ -84,15 +84,19 @@ def cmd_stages(args) -> int:
     if args.json:
         print(json.dumps(stages, indent=2))
         return 0
+    from curator.refdocs import field_default, field_range
+
     for st in stages:
         if "error" in st:
             print(f"{st['name']:<20} (unavailable: {st['error']})")
             continue
-        props = st["params"].get("properties", {})
-        params = ", ".join(f"{k}={v.get('default', '?')!r}" for k, v in props.items())
         print(f"{st['name']:<20} [{st['kind']}{', stateful' if st['stateful'] else ''}] {st['doc']}")
-        if params:
-            print(f"{'':<20} params: {params}")
+        for name, field in registry.get(st["name"]).Config.model_fields.items():
+            default = field_default(field).strip("`")
+            rng = field_range(field)
+            print(f"    {name} = {default}{f'  (range {rng})' if rng else ''}")
+            if field.description:
+                print(f"        {field.description}")
     return 0
 
 

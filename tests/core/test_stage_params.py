@@ -104,3 +104,16 @@ def test_every_default_lies_within_its_parameter_range():
 def test_every_recipe_validates(recipe):
     spec = load_spec(recipe, check_inputs=False)
     assert spec.stages
+
+
+def test_curator_stages_prints_every_parameter_with_its_description_and_range(capsys):
+    from curator.cli import main
+
+    assert main(["stages"]) == 0
+    out = capsys.readouterr().out
+    assert "    threshold = 0.65  (range [0, 1])\n        probability (0-1) of the best language" in out
+    for st in registry.describe():
+        assert f"{st['name']:<20} [" in out
+        for name, prop in st["params"].get("properties", {}).items():
+            assert f"    {name} = " in out, f"{st['name']}.{name}"
+            assert f"        {prop['description']}\n" in out, f"{st['name']}.{name}"
