@@ -204,7 +204,13 @@ class Run:
             self._write_stats()
             import ray
 
+            from curator import preflight
+
+            local = not (ray.is_initialized() or self.spec.ray.address or os.environ.get("RAY_ADDRESS"))
+            if local:
+                preflight.check(self.spec, local=True)
             init_ray(self.spec)
+            preflight.check(self.spec, local=False)
             configure_data_context()
             self.progress = ray.remote(Progress).options(num_cpus=0, max_restarts=-1,
                                                          name=f"curator-progress-{self.run_id}").remote()
@@ -326,6 +332,8 @@ class Run:
         opts: dict[str, Any] = {"num_cpus": cpus, "max_retries": 3, "retry_exceptions": False}
         if gpus:
             opts["num_gpus"] = gpus
+        if self.spec.ray.task_memory:
+            opts["memory"] = self.spec.ray.task_memory
         if limit and self.spec.ray.concurrency is None:
             opts["num_cpus"] = max(cpus, int(ray.cluster_resources().get("CPU", 1)) / limit)
         return ray.remote(execute_unit).options(**opts)

@@ -107,6 +107,9 @@ class RaySpec(_Model):
     object_store_memory: int | None = Field(
         None, ge=78_643_200, description="bytes of Ray's object store for a local cluster (spills to disk beyond)")
     spill_dir: str | None = Field(None, description="folder where a local cluster spills objects (default: Ray's)")
+    task_memory: int | None = Field(
+        None, ge=1, description="bytes of memory each task reserves (Ray runs no more tasks on a node than its "
+        "memory holds); a run whose cap no node can meet fails before it starts")
 
 
 class PipelineSpec(_Model):
