@@ -51,8 +51,10 @@ class _Model(BaseModel):
 
 class InputSpec(_Model):
     path: str | list[str] = Field(description="glob(s) or fsspec URL(s)")
-    format: Literal["warc", "wet", "jsonl", "parquet", "arrow"] | None = None
-    source: str | None = None
+    format: Literal["warc", "wet", "jsonl", "parquet", "arrow"] | None = Field(
+        None, description="the reader to use; detected from each file's name when unset")
+    source: str | None = Field(None, description="the documents' `source` value (the reader's default when unset: "
+                               "warc, wet, parquet, hf, or jsonl/pile/<set name>)")
     options: dict[str, Any] = Field(default_factory=dict, description="reader-specific options")
 
     @property
@@ -72,8 +74,8 @@ class StageSpec(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    stage: str
-    ray: StageRayOptions = Field(default_factory=StageRayOptions)
+    stage: str = Field(description="a registered stage name (`curator stages` lists them)")
+    ray: StageRayOptions = Field(default_factory=StageRayOptions, description="execution hints for this stage")
     sources: list[str] | None = Field(
         None, description="apply only to documents whose `source` matches one of these glob patterns; "
         "others pass through unchanged (map stages only)")
@@ -91,9 +93,9 @@ class StageSpec(BaseModel):
 
 
 class OutputSpec(_Model):
-    path: str
+    path: str = Field(description="output folder: a local path or an fsspec URL (s3://...)")
     shard_size_mb: float = Field(128.0, gt=0, description="target size of one Parquet shard")
-    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet compression codec")
     rejected: bool = Field(True, description="write dropped documents to <out>/rejected/")
     rejected_sample: float = Field(1.0, ge=0, le=1, description="fraction of dropped docs kept there")
     overwrite: bool = Field(False, description="replace an existing finished output")
@@ -113,12 +115,14 @@ class RaySpec(_Model):
 
 
 class PipelineSpec(_Model):
-    name: str = Field("pipeline", pattern=r"^[A-Za-z0-9_.-]+$")
-    inputs: list[InputSpec] = Field(min_length=1)
-    stages: list[StageSpec] = Field(default_factory=list)
-    output: OutputSpec
-    seed: int = 0
-    ray: RaySpec = Field(default_factory=RaySpec)
+    name: str = Field("pipeline", pattern=r"^[A-Za-z0-9_.-]+$", description="the run's name (in the manifest, "
+                      "the report and the dataset card)")
+    inputs: list[InputSpec] = Field(min_length=1, description="what to read")
+    stages: list[StageSpec] = Field(default_factory=list, description="the stages, run in this order")
+    output: OutputSpec = Field(description="where and how to write the result")
+    seed: int = Field(0, description="seed the global stages hash with (fuzzy_dedup, split, mix) unless "
+                      "they set their own: the same input, spec and seed give the same output")
+    ray: RaySpec = Field(default_factory=RaySpec, description="the Ray cluster and batch settings")
     on_error: Literal["skip", "fail"] = Field(
         "skip", description="skip: a bad file or a document a stage fails on is counted and skipped; fail: stop")
     limit: int | None = Field(None, ge=1, description="read at most this many documents of each input file")
@@ -132,9 +136,14 @@ class PipelineSpec(_Model):
 
 
 def format_loc(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a field path: ``stages[2].threshold``. Pydantic marks an error in a
+    mapping's key (not its value) with a ``"[key]"`` entry after the key: ``max_dup_ngram_char_frac[0] (key)``."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if part == "[key]":
+            out += " (key)"
+        else:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(spec)"
 
 

@@ -49,6 +49,16 @@ def test_unknown_stage_parameter_is_an_error(tmp_path):
     assert err.value.errors == ["stages[0].min_charz: Extra inputs are not permitted"]
 
 
+def test_a_bad_mapping_key_is_named_as_a_key(tmp_path):
+    stage = {"stage": "gopher_repetition", "max_dup_ngram_char_frac": {0: 0.1, 5: 2}}
+    with pytest.raises(SpecError) as err:
+        validate_spec(_spec(tmp_path, stages=[stage]))
+    assert err.value.errors == [
+        "stages[0].max_dup_ngram_char_frac[0] (key): Input should be greater than or equal to 1",
+        "stages[0].max_dup_ngram_char_frac[5]: Input should be less than or equal to 1",
+    ]
+
+
 def test_structural_errors_report_paths(tmp_path):
     data = _spec(tmp_path)
     data["output"]["rejected_sample"] = 1.5
