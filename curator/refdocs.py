@@ -235,7 +235,7 @@ def _reader_rows(fmt: str) -> list[list[str]]:
     from curator import readers
 
     options = readers.reader_options(fmt)
-    fn = readers._reader(fmt)
+    fn = readers.reader_for(fmt)
     docs = getattr(sys.modules.get(fn.__module__), "OPTION_DOCS", {})
     try:
         params = inspect.signature(fn, eval_str=True).parameters
@@ -275,14 +275,12 @@ def render_spec() -> str:
     out.append("## Reader options\n")
     out.append("`inputs[].options` go to the reader of the input's format (`inputs[].format`, or detected from the "
                "file name); an option the reader does not take is a validation error.\n")
-    suffixes = getattr(readers, "_SUFFIXES", ())
     for fmt in readers.FORMATS:
-        fn = readers._reader(fmt)
+        fn = readers.reader_for(fmt)
         out.append(f"### `{fmt}`\n")
         if summary := _first_paragraph(_doc(sys.modules.get(fn.__module__))):
             out.append(summary + "\n")
-        names = [s for s, f in suffixes if f == fmt]
-        if names:
+        if names := readers.suffixes(fmt):
             out.append(f"Detected from the file names: {', '.join(_code(s) for s in names)}.\n")
         rows = _reader_rows(fmt)
         out.append(_table(["option", "type", "default", "description"], rows) if rows else "No options.\n")

@@ -24,7 +24,8 @@ from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.io import file_size
 
 __all__ = [
-    "FORMATS", "BatchBuilder", "ReadStats", "detect_format", "expand_inputs", "read_file", "reader_options",
+    "FORMATS", "BatchBuilder", "ReadStats", "detect_format", "expand_inputs", "read_file", "reader_for",
+    "reader_options", "suffixes",
 ]
 
 
@@ -50,7 +51,15 @@ def detect_format(path: str) -> str | None:
     return None
 
 
-def _reader(fmt: str) -> Callable[..., Iterator[pa.Table]]:
+def suffixes(fmt: str | None = None) -> tuple[str, ...]:
+    """The file-name endings :func:`detect_format` recognizes (those of ``fmt`` only, when given), longest
+    first within a format."""
+    return tuple(s for s, f in _SUFFIXES if fmt is None or f == fmt)
+
+
+def reader_for(fmt: str) -> Callable[..., Iterator[pa.Table]]:
+    """The reader function of ``fmt`` (its keyword options beyond the common ones are
+    :func:`reader_options`); a ValueError naming the formats for an unknown one."""
     if fmt == "warc":
         from curator.readers.warc import read_warc
 
@@ -81,7 +90,7 @@ def reader_options(fmt: str) -> dict[str, object]:
     """The options (``inputs[].options``) the reader of ``fmt`` takes, with their defaults."""
     import inspect
 
-    params = inspect.signature(_reader(fmt)).parameters
+    params = inspect.signature(reader_for(fmt)).parameters
     return {name: p.default for name, p in params.items() if name not in COMMON_PARAMS}
 
 
@@ -144,7 +153,7 @@ def read_file(
         known = ", ".join(s for s, _ in _SUFFIXES)
         raise ValueError(f"cannot tell the format of {path!r} from its name (known: {known}); "
                          "pass format=")
-    reader = _reader(fmt)
+    reader = reader_for(fmt)
     stats = stats if stats is not None else ReadStats(path=path)
     stats.path = stats.path or path
     size = file_size(path)

@@ -24,6 +24,13 @@ from curator.readers.io import decompressed, open_raw
 from curator.schema import make_id
 
 _READ_CHUNK = 1 << 20
+OPTION_DOCS: dict[str, str] = {
+    "text_field": "field holding the document text; a line without a string there is a missing_text skip",
+    "id_field": "field whose value identifies the record in the document id (default, or when a line lacks it: "
+                "the 1-based line number)",
+    "url_field": "field holding the document URL (null when absent or not a string)",
+    "file_key": "name of the file in document ids instead of its path (ids stay the same when the file moves)",
+}
 UTF8_BOM = b"\xef\xbb\xbf"
 
 

@@ -21,6 +21,16 @@ from curator.readers.base import DEFAULT_MAX_DOC_BYTES, ReadStats
 from curator.readers.io import open_raw
 from curator.schema import CORE_SCHEMA, make_id
 
+OPTION_DOCS: dict[str, str] = {
+    "text_column": "column holding the document text, string or binary (a file without it is a missing_column "
+                   "skip; bytes that are not UTF-8 are invalid_utf8 skips)",
+    "id_column": "column whose value identifies the row in the document id (default, or where it is null: the "
+                 "0-based row number)",
+    "url_column": "column holding the document URL (default: no URL)",
+    "meta_columns": "columns kept in the `meta` JSON, beside `file` and `row`",
+    "file_key": "name of the file in document ids instead of its path (ids stay the same when the file moves)",
+}
+
 
 def read_parquet(
     path: str,

@@ -26,6 +26,10 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 _SNIFF_BYTES = 4096
+OPTION_DOCS: dict[str, str] = {
+    "backend": "WARC parser: fastwarc (resiliparse, C++, resynchronises after a corrupt stretch) or warcio "
+               "(pure Python)",
+}
 
 
 def read_warc(

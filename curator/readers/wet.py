@@ -17,6 +17,11 @@ from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.warc_records import iter_records
 from curator.schema import make_id
 
+OPTION_DOCS: dict[str, str] = {
+    "backend": "WARC parser: fastwarc (resiliparse, C++, resynchronises after a corrupt stretch) or warcio "
+               "(pure Python)",
+}
+
 
 def read_wet(
     path: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from curator import readers, refdocs, registry, spec
@@ -43,6 +44,17 @@ def test_every_spec_field_and_reader_option_appears():
         section = text.split(f"### `{fmt}`\n", 1)[1].split("\n### ", 1)[0]
         for option in readers.reader_options(fmt):
             assert f"| `{option}` |" in section, f"{fmt} option {option}"
+
+
+def test_every_reader_option_and_spec_field_is_described():
+    for fmt in readers.FORMATS:
+        docs = sys.modules[readers.reader_for(fmt).__module__].OPTION_DOCS
+        assert set(docs) == set(readers.reader_options(fmt)), fmt
+        assert all(docs.values()), fmt
+    for model in (spec.PipelineSpec, spec.InputSpec, spec.StageSpec, spec.StageRayOptions, spec.OutputSpec,
+                  spec.RaySpec):
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
 
 
 def test_check_reports_a_stale_or_missing_file(tmp_path, capsys):
