@@ -1,0 +1,135 @@
+"""The commoncrawl recipe on a real two-host Ray cluster (two network namespaces joined by a veth pair), each
+host started by the containers' ``docker/entrypoint.sh``, jobs sent with ``ray job submit``: tasks ran on both
+hosts, the output equals the single-node run's byte for byte, and a worker host whose raylet is killed
+mid-job never leaves an output that reads as finished with rows missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from cluster_hosts import PARTS, REPO, TwoHosts, curator_run_cmd
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def _files(manifest: dict) -> list[tuple[str, int, int, str]]:
+    """The committed files as (subset, rows, bytes, sha256), sorted."""
+    return sorted((f["subset"], f["rows"], f["bytes"], f["sha256"]) for f in manifest["files"])
+
+
+def _rows(out: Path, manifest: dict) -> dict[str, list[tuple[str, str]]]:
+    """subset -> sorted (id, text) of every row of the files the manifest lists."""
+    rows: dict[str, list[tuple[str, str]]] = {}
+    for f in manifest["files"]:
+        t = pq.read_table(out / f["path"], columns=["id", "text"])
+        rows.setdefault(f["subset"], []).extend(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
+    return {k: sorted(v) for k, v in rows.items()}
+
+
+def _verify(out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "curator", "verify", str(out), "--json"], capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+
+
+def _job_tasks(cluster: TwoHosts, submission_id: str) -> list[dict]:
+    return cluster.tasks(cluster.job_status(submission_id)["job_id"])
+
+
+def test_entrypoint_roles_start_one_node_per_host(two_hosts: TwoHosts):
+    nodes = two_hosts.alive_nodes()
+    assert len(nodes) == 2
+    a, b = two_hosts.node_of("hostA"), two_hosts.node_of("hostB")
+    assert a["is_head_node"] and not b["is_head_node"]
+    assert a["resources_total"]["CPU"] == 1 and b["resources_total"]["CPU"] == 1
+    if two_hosts.use_netns:
+        # the node address came from `hostname -I` inside each namespace (RAY_NODE_IP unset)
+        assert (a["node_ip"], b["node_ip"]) == (two_hosts.a.ip, two_hosts.b.ip)
+        assert two_hosts.a.ip != two_hosts.b.ip
+        # the addresses exist only between the two namespaces, not on this machine's own network
+        assert two_hosts.a.ip not in subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    else:
+        pytest.skip(two_hosts.fallback_reason)
+
+
+def test_commoncrawl_on_two_hosts_equals_the_single_node_run(two_hosts: TwoHosts, cluster_data: Path,
+                                                             reference: Path):
+    out = cluster_data / "two-hosts"
+    sid = f"cc-{uuid.uuid4().hex[:8]}"
+    two_hosts.submit(sid, curator_run_cmd(str(cluster_data / "in" / "*.warc.gz"), out))
+    job = two_hosts.wait_job(sid)
+    assert job["status"] == "SUCCEEDED", two_hosts.job_logs(sid)[-4000:]
+
+    # Ray's state API: the unit tasks (one per input file) ran on both hosts, and so did other work
+    node_a, node_b = two_hosts.node_of("hostA")["node_id"], two_hosts.node_of("hostB")["node_id"]
+    tasks = [t for t in _job_tasks(two_hosts, sid) if t["state"] == "FINISHED"]
+    units = [t for t in tasks if t["name"] == "execute_unit"]
+    assert len(units) >= PARTS + 1  # phase 0: one per input file; at least one final-phase task
+    assert {t["node_id"] for t in units} == {node_a, node_b}
+    # Ray Data's tasks of the global stages too (tasks without a node are the driver's own bookkeeping)
+    others = [t for t in tasks if t["name"] != "execute_unit" and t["node_id"]]
+    assert others and {t["node_id"] for t in others} <= {node_a, node_b}
+
+    ref, got = _manifest(reference), _manifest(out)
+    assert got["counts"] == ref["counts"]
+    assert _files(got) == _files(ref)  # same shards: rows, bytes and sha256
+    assert sorted(f["path"] for f in got["files"]) == sorted(f["path"] for f in ref["files"])
+    rows = _rows(out, got)
+    assert rows == _rows(reference, ref)
+    assert len(rows["train"]) == ref["counts"]["kept"] > 0
+    report = _verify(out)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert json.loads(report.stdout)["ok"] is True
+
+
+def _kill_raylet_when_busy(cluster: TwoHosts, sid: str, timeout: float = 300) -> int:
+    """Wait until one of the job's tasks runs on host B, then SIGKILL host B's raylet; return its pid."""
+    deadline = time.time() + timeout
+    node_b = cluster.node_of("hostB")["node_id"]
+    while time.time() < deadline:
+        job = cluster.job_status(sid)
+        assert job["status"] in ("PENDING", "RUNNING"), f"job ended before host B got a task: {job}"
+        if job.get("job_id") and any(t["node_id"] == node_b and t["state"] == "RUNNING"
+                                     for t in cluster.tasks(job["job_id"])):
+            raylets = cluster.b.pids_named("raylet")
+            assert len(raylets) == 1, raylets
+            os.kill(raylets[0], signal.SIGKILL)
+            return raylets[0]
+        time.sleep(0.5)
+    raise TimeoutError("no task of the job ran on host B")
+
+
+def test_killed_worker_raylet_never_leaves_a_finished_output_with_missing_rows(two_hosts: TwoHosts,
+                                                                                cluster_data: Path,
+                                                                                reference: Path):
+    out = cluster_data / "killed-worker"
+    sid = f"cc-kill-{uuid.uuid4().hex[:8]}"
+    two_hosts.submit(sid, curator_run_cmd(str(cluster_data / "in" / "*.warc.gz"), out))
+    pid = _kill_raylet_when_busy(two_hosts, sid)
+    job = two_hosts.wait_job(sid)
+    logs = two_hosts.job_logs(sid)
+    assert not Path(f"/proc/{pid}").exists()
+    if job["status"] == "SUCCEEDED":  # Ray retried the lost tasks on host A: the output is the same
+        ref, got = _manifest(reference), _manifest(out)
+        assert _files(got) == _files(ref)
+        assert _rows(out, got) == _rows(reference, ref)
+        assert _verify(out).returncode == 0
+    else:  # failed, with a reason, and nothing a reader would take for a finished output
+        assert job["status"] == "FAILED", job
+        assert "error:" in logs, logs[-4000:]
+        assert not (out / "manifest.json").exists()
+        verify = _verify(out)
+        assert verify.returncode != 0 and json.loads(verify.stdout)["ok"] is False
+    print(f"killed raylet {pid} of host B: job {job['status']}; last log lines:\n" + "\n".join(logs.splitlines()[-5:]))
