@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if not auth.tokens and not auth.disabled:
         token = secrets.token_urlsafe(24)
-        auth = TokenAuth([f"admin:{token}"])
+        auth = TokenAuth([f"admin+admin:{token}"])
         app.state.generated_token = token
         log.warning("no CURATOR_TOKENS configured: generated a token for this run: %s", token)
     app.state.settings = settings

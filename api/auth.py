@@ -1,8 +1,12 @@
 """Bearer-token auth. Tokens are kept only as SHA-256 hashes and checked in constant time.
 
 Token entries (``CURATOR_TOKENS`` or ``CURATOR_TOKENS_FILE``, one per line there) are ``NAME:sha256:HEX``
-(preferred: nothing secret at rest) or ``NAME:TOKEN``. ``python -m api.auth NAME`` prints a fresh token
-and the line to store.
+(preferred: nothing secret at rest) or ``NAME:TOKEN``; ``NAME+admin:...`` gives the token the admin role.
+``python -m api.auth NAME [--admin]`` prints a fresh token and the line to store.
+
+The name is the caller's identity (the ``Principal``): every job belongs to the name that submitted it, and
+a token sees, reads, cancels and retries only its own name's jobs; an admin sees every job. Several entries
+may share a name (e.g. an old and a new token while rotating); they then share the jobs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 log = logging.getLogger("api.auth")
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,100}$")
+ROLES = frozenset({"admin"})
 _HASHED = re.compile(r"^sha256:([0-9a-f]{64})$")
 
 
@@ -32,21 +37,39 @@ def hash_token(token: str) -> bytes:
 @dataclass(frozen=True)
 class Principal:
     name: str
+    admin: bool = False
+
+    def may_access(self, owner: str) -> bool:
+        """Whether this caller may see and act on a job of ``owner``."""
+        return self.admin or owner == self.name
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    name: str
+    digest: bytes
+    admin: bool = False
 
 
 class TokenError(ValueError):
     pass
 
 
-def parse_entry(entry: str) -> tuple[str, bytes]:
-    """``NAME:sha256:HEX`` or ``NAME:TOKEN`` -> (name, sha256 digest)."""
-    name, sep, secret = entry.strip().partition(":")
+def parse_entry(entry: str) -> TokenEntry:
+    """``NAME[+ROLE]:sha256:HEX`` or ``NAME[+ROLE]:TOKEN`` -> a TokenEntry (ROLE: ``admin``)."""
+    head, sep, secret = entry.strip().partition(":")
+    name, plus, role = head.partition("+")
     if not sep or not _NAME.match(name) or not secret:
         # never echo the entry: without a valid NAME: prefix, all of it may be the secret
         got = f"{name!r} with no token" if sep and _NAME.match(name) else "an entry without a valid NAME: prefix"
-        raise TokenError(f"token entry must be NAME:TOKEN or NAME:sha256:HEX (name [A-Za-z0-9_.@-]); got {got}")
+        raise TokenError(
+            f"token entry must be NAME:TOKEN or NAME:sha256:HEX (name [A-Za-z0-9_.@-], optionally NAME+admin); "
+            f"got {got}"
+        )
+    if plus and role not in ROLES:
+        raise TokenError(f"token entry for {name!r}: unknown role {role[:20]!r} (known: {', '.join(sorted(ROLES))})")
     m = _HASHED.match(secret)
-    return name, (bytes.fromhex(m.group(1)) if m else hash_token(secret))
+    return TokenEntry(name, bytes.fromhex(m.group(1)) if m else hash_token(secret), role == "admin")
 
 
 class TokenAuth:
@@ -54,7 +77,7 @@ class TokenAuth:
 
     def __init__(self, entries: list[str], *, disabled: bool = False) -> None:
         self.disabled = disabled
-        self.tokens: list[tuple[str, bytes]] = [parse_entry(e) for e in entries]
+        self.tokens: list[TokenEntry] = [parse_entry(e) for e in entries]
 
     @classmethod
     def from_settings(cls, settings) -> TokenAuth:
@@ -67,15 +90,15 @@ class TokenAuth:
 
     def check(self, token: str) -> Principal | None:
         digest = hash_token(token)
-        found: str | None = None
-        for name, expected in self.tokens:  # no early exit: time does not depend on which token matched
-            if hmac.compare_digest(digest, expected) and found is None:
-                found = name
-        return Principal(found) if found else None
+        found: TokenEntry | None = None
+        for entry in self.tokens:  # no early exit: time does not depend on which token matched
+            if hmac.compare_digest(digest, entry.digest) and found is None:
+                found = entry
+        return Principal(found.name, found.admin) if found else None
 
     def authenticate(self, request: Request) -> Principal:
-        if self.disabled:
-            return Principal("anonymous")
+        if self.disabled:  # one anonymous caller who sees everything
+            return Principal("anonymous", admin=True)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -99,15 +122,17 @@ async def require_principal(
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    admin = "--admin" in args
+    args = [a for a in args if a != "--admin"]
     if len(args) != 1 or not _NAME.match(args[0]):
         print(
-            "usage: python -m api.auth NAME   (prints a new token and its NAME:sha256:HEX line)",
+            "usage: python -m api.auth NAME [--admin]   (prints a new token and its NAME:sha256:HEX line)",
             file=sys.stderr,
         )
         return 2
     token = secrets.token_urlsafe(32)
     print(f"token: {token}")
-    print(f"store: {args[0]}:sha256:{hash_token(token).hex()}")
+    print(f"store: {args[0]}{'+admin' if admin else ''}:sha256:{hash_token(token).hex()}")
     return 0
 
 

@@ -5,6 +5,13 @@ a service that dies at any point re-attaches on restart: jobs Ray knows are upda
 was stored but never submitted is submitted now, and a job Ray has forgotten (cluster restarted) is
 marked failed with that reason. Request handlers only read the store and ``<out>/stats.json``; a
 background loop refreshes states from Ray every ``poll_interval_s``.
+
+Outputs belong to owners (api/store.py claims): a job whose output is, lies inside or contains a folder
+claimed by another owner is refused with 409, ``overwrite`` or not. Every entrypoint starts with a guard
+that exits when ``<state_dir>/jobs/<id>/cancelled`` exists, so a job cancelled while Ray still holds it
+pending (waiting for GPUs, say) is cancelled at once here and never runs when Ray starts it later.
+A failed job keeps one line saying why: the pipeline's ``error`` from ``stats.json`` (the trainer's from
+``progress.json``), else the CLI's ``error:`` line from Ray's message.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import threading
 import time
@@ -22,7 +30,7 @@ from typing import Any
 from api import training
 from api.ray_jobs import RayJobs, RayUnavailable
 from api.settings import Settings
-from api.store import ACTIVE, TERMINAL, IdempotencyConflict, Job, Store, new_job_id
+from api.store import ACTIVE, TERMINAL, IdempotencyConflict, Job, OutputClaim, Store, new_job_id
 from curator.spec import PipelineSpec
 from curator.stats import write_json_atomic
 
@@ -98,11 +106,15 @@ def progress_of(stats: dict[str, Any]) -> dict[str, Any]:
                 "docs_per_s": round(st.get("docs_in", 0) / secs, 2) if secs > 0 else None,
             }
         )
+    units = stats.get("units") or {}
     return {
         "status": stats.get("status", "unknown"),
         "updated_at": updated,
         "elapsed_s": round(elapsed, 3) if elapsed is not None else None,
         "docs_per_s": round(inputs.get("records", 0) / elapsed, 2) if elapsed else None,
+        "phase": stats.get("phase") or "",
+        "units": {k: int(units.get(k, 0)) for k in ("total", "done", "resumed")},
+        "eta_s": _eta(stats.get("status"), units, elapsed),
         "inputs": inputs,
         "stages": stages,
         "output": stats.get("output") or {},
@@ -110,26 +122,109 @@ def progress_of(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _eta(status: str | None, units: dict[str, Any], elapsed: float | None) -> float | None:
+    """Seconds left, from the input units finished so far in this run (units resumed from an earlier run
+    cost nothing); 0 once finished, None before the first unit is done."""
+    if status == "succeeded":
+        return 0.0
+    total, done, resumed = (int(units.get(k, 0)) for k in ("total", "done", "resumed"))
+    ran = done - resumed
+    if status != "running" or not elapsed or ran <= 0 or total <= 0:
+        return None
+    return round(elapsed / ran * max(0, total - done), 1)
+
+
+def training_view(progress: dict[str, Any] | None, metrics: list[dict[str, Any]], limit: int = 400) -> dict | None:
+    """The API's view of a training run: the trainer's ``progress.json`` and its loss curve (train and eval
+    points from ``metrics.jsonl``, thinned to at most ``limit`` train points)."""
+    if progress is None and not metrics:
+        return None
+    train = [{"step": r["step"], "loss": r["loss"], "tokens_per_s": r.get("tok_per_s")}
+             for r in metrics if isinstance(r.get("loss"), int | float) and isinstance(r.get("step"), int)]
+    evals = [{"step": r["step"], "loss": r["eval_loss"]}
+             for r in metrics if isinstance(r.get("eval_loss"), int | float) and isinstance(r.get("step"), int)]
+    if len(train) > limit:
+        every = -(-len(train) // limit)
+        train = train[::every] + ([train[-1]] if (len(train) - 1) % every else [])
+    keys = ("state", "step", "max_steps", "stop_step", "train_loss", "eval_loss", "tokens", "tokens_per_s",
+            "elapsed_s", "eta_s", "checkpoint", "error", "updated_at")
+    return {**{k: (progress or {}).get(k) for k in keys}, "curve": {"train": train, "eval": evals}}
+
+
+def read_jsonl(path: Path, max_bytes: int = 8 << 20) -> list[dict[str, Any]]:
+    """Records of a JSONL file (its last ``max_bytes``; a torn last line is skipped)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            blob = f.read()
+    except OSError:
+        return []
+    out = []
+    for line in blob.splitlines()[1 if size > max_bytes else 0:]:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+_CLI_ERROR = re.compile(r"^error: (.+)$", re.MULTILINE)
+
+
+def error_line(stats: dict[str, Any] | None, ray_message: str | None) -> str | None:
+    """The one line that says why a run failed: the run's own ``error``, else the CLI's last ``error:``
+    line in Ray's message (which quotes the log's tail), else the first line of that message."""
+    if stats and stats.get("error"):
+        return str(stats["error"]).strip().splitlines()[0][:1000]
+    if not ray_message:
+        return None
+    found = _CLI_ERROR.findall(ray_message)
+    line = found[-1] if found else ray_message.strip().splitlines()[0] if ray_message.strip() else None
+    return line.strip()[:1000] if line else None
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _overlap(path: str, other: str) -> str:
+    if path == other:
+        return f"{path} is the output of a job of another user"
+    if path.startswith(other.rstrip("/") + "/"):
+        return f"{path} lies inside {other}, the output of a job of another user"
+    return f"{path} contains {other}, the output of a job of another user"
+
+
 class DetailCache:
-    """A job's serialized detail answer, reused for ``ttl`` seconds (many clients poll one running job); an
-    entry is dropped as soon as this service changes the job."""
+    """A job's serialized detail answer with its owner, reused for ``ttl`` seconds (many clients poll one
+    running job); an entry is dropped as soon as this service changes the job."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._data: dict[str, tuple[float, bytes]] = {}
+        self._data: dict[str, tuple[float, str, bytes]] = {}
         self._lock = threading.Lock()
 
-    def get(self, job_id: str) -> bytes | None:
+    def get(self, job_id: str) -> tuple[str, bytes] | None:
+        """(owner, body) while fresh."""
         hit = self._data.get(job_id)
-        return hit[1] if hit and hit[0] > time.monotonic() else None
+        return (hit[1], hit[2]) if hit and hit[0] > time.monotonic() else None
 
-    def put(self, job_id: str, body: bytes) -> None:
+    def put(self, job_id: str, owner: str, body: bytes) -> None:
         if self.ttl > 0:
             with self._lock:
                 if len(self._data) > 1024:  # pollers of many jobs: forget the expired ones
                     now = time.monotonic()
                     self._data = {k: v for k, v in self._data.items() if v[0] > now}
-                self._data[job_id] = (time.monotonic() + self.ttl, body)
+                self._data[job_id] = (time.monotonic() + self.ttl, owner, body)
 
     def drop(self, job_id: str) -> None:
         with self._lock:
@@ -175,8 +270,20 @@ class JobService:
                 "per token; wait for one to finish or cancel one",
             )
         clash = self.store.active_with_output(out_dir)
-        if clash is not None:
+        if clash is not None and clash.owner == owner:
             raise ServiceError(409, f"job {clash.id} is already writing to {out_dir}")
+        self._refuse_foreign(self.store.foreign_claim(out_dir, owner), out_dir)
+
+    @staticmethod
+    def _refuse_foreign(claim: OutputClaim | None, out_dir: str) -> None:
+        if claim is not None:
+            raise ServiceError(409, f"output path {_overlap(out_dir, claim.path)}; choose another folder")
+
+    def _claim(self, out_dir: str, owner: str, job_id: str) -> bool:
+        """Claim the output for ``owner``; True when this job made the claim (released if Ray never gets it)."""
+        clash, created = self.store.claim(out_dir, owner, job_id)
+        self._refuse_foreign(clash, out_dir)
+        return created
 
     def _create(self, **fields: Any) -> Submitted:
         try:
@@ -192,8 +299,7 @@ class JobService:
         replay = self._replay(owner, idempotency_key, body_sha)
         if replay:
             return replay
-        self._admit(owner, spec.output.path)
-        created = self._create(
+        return self._submit(
             kind="curation",
             name=spec.name,
             owner=owner,
@@ -202,30 +308,48 @@ class JobService:
             idempotency_key=idempotency_key,
             body_sha256=body_sha,
         )
-        if not created.replayed:
+
+    def _submit(self, **fields: Any) -> Submitted:
+        """Admit (quota, output ownership), claim the output, store, then launch on Ray."""
+        owner, out_dir = fields["owner"], fields["out_dir"]
+        self._admit(owner, out_dir)
+        job_id = fields.setdefault("id", new_job_id())
+        claimed = self._claim(out_dir, owner, job_id)
+        try:
+            created = self._create(**fields)
+        except BaseException:
+            if claimed:
+                self.store.release(out_dir, job_id)
+            raise
+        if created.replayed:
+            if claimed:
+                self.store.release(out_dir, job_id)
+        else:
             self._launch(created.job)
         return Submitted(self.store.get(created.job.id) or created.job, created.replayed)
 
-    def submit_training(self, owner: str, req, *, idempotency_key: str | None, body_sha: str, confiner) -> Submitted:
+    def submit_training(
+        self, principal, req, *, idempotency_key: str | None, body_sha: str, confiner
+    ) -> Submitted:
         if not training.trainer_available():
             raise ServiceError(
                 501,
                 "training is not available: the trainer package (trainer.train) is not installed in this "
                 "service's environment",
             )
+        owner = principal.name
         replay = self._replay(owner, idempotency_key, body_sha)
         if replay:
             return replay
         parent = self.store.get(req.job_id)
-        if parent is None or parent.kind != "curation":
+        if parent is None or parent.kind != "curation" or not principal.may_access(parent.owner):
             raise ServiceError(404, f"no curation job {req.job_id}")
         if parent.status != "succeeded":
             raise ServiceError(409, f"job {parent.id} is {parent.status}; training needs a succeeded job")
         args = training.check_args(req.args, confiner)
         job_id = new_job_id()
         out = confiner.output_dir("output", req.output or str(self.settings.resolved_roots()[0] / "trainings" / job_id))
-        self._admit(owner, out)
-        created = self._create(
+        return self._submit(
             id=job_id,
             kind="training",
             name=f"train-{parent.name}",
@@ -237,18 +361,40 @@ class JobService:
             body_sha256=body_sha,
             resources={"gpus": req.gpus, "cpus": req.cpus},
         )
-        if not created.replayed:
-            self._launch(created.job)
-        return Submitted(self.store.get(created.job.id) or created.job, created.replayed)
+
+    def retry(self, job: Job, spec: dict[str, Any] | None = None) -> Submitted:
+        """Submit a failed or cancelled job's spec again as a new job of the same owner, into the same
+        output (the pipeline continues from the units the earlier run finished; the trainer from its last
+        checkpoint). ``spec``: the curation spec re-checked by the caller (paths confined again)."""
+        if job.status not in ("failed", "cancelled"):
+            raise ServiceError(409, f"job {job.id} is {job.status}; only failed or cancelled jobs can be retried")
+        return self._submit(
+            kind=job.kind,
+            name=job.name,
+            owner=job.owner,
+            spec=spec if spec is not None else job.spec,
+            out_dir=job.out_dir,
+            parent_id=job.parent_id,
+            resources=job.resources,
+            retry_of=job.id,
+        )
+
+    def cancel_marker(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id / "cancelled"
 
     def _entrypoint(self, job: Job) -> str:
+        """``<guard>; <command>``: the guard exits at once when the job was cancelled before it started."""
         if job.kind == "training":
-            return training.command(
+            command = training.command(
                 self.settings.trainer_entrypoint, job.spec["data"], job.spec["run_dir"], job.spec.get("args", {})
             )
-        spec_path = self.jobs_dir / job.id / "spec.json"
-        write_json_atomic(spec_path, job.spec)
-        return f"{self.settings.job_entrypoint} run {shlex.quote(str(spec_path))}"
+        else:
+            spec_path = self.jobs_dir / job.id / "spec.json"
+            write_json_atomic(spec_path, job.spec)
+            command = f"{self.settings.job_entrypoint} run {shlex.quote(str(spec_path))}"
+        marker = shlex.quote(str(self.cancel_marker(job.id)))
+        note = shlex.quote(f"curator: job {job.id} was cancelled before it started")
+        return f"if [ -e {marker} ]; then echo {note} >&2; exit 1; fi; {command}"
 
     def _launch(self, job: Job) -> None:
         """Submit a stored job to Ray. On failure the job is marked failed and 503 raised."""
@@ -274,6 +420,7 @@ class JobService:
 
     def _fail_submission(self, job: Job, exc: Exception) -> None:
         self._update(job.id, status="failed", finished_at=time.time(), message=f"submission to Ray failed: {exc}")
+        self.store.release(job.out_dir, job.id)  # Ray never got it: it wrote nothing, it claims nothing
         self._count(job.kind, "error")
         raise ServiceError(503, f"could not submit to Ray: {exc}") from None
 
@@ -337,8 +484,15 @@ class JobService:
             fields["message"] = info.message
         if status in TERMINAL:
             fields["finished_at"] = (info.end_time / 1000) if info.end_time else time.time()
+            own = None
             if job.kind == "curation":
-                fields["final_stats"] = self.stats_cache.read(job.out_dir)
+                own = fields["final_stats"] = self.stats_cache.read(job.out_dir)
+                if own and (own.get("started_at") or 0) < job.created_at - 1:
+                    own = None  # an earlier run's stats
+            else:
+                own = read_json(Path(job.out_dir) / "progress.json")
+            if status == "failed":
+                fields["message"] = error_line(own, info.message) or fields.get("message") or job.message
         if fields:
             self._update(job.id, **fields)
             return 1
@@ -366,13 +520,30 @@ class JobService:
                 )
                 or job
             )
+        marker = self.cancel_marker(job.id)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()  # from now on the entrypoint's guard exits before running anything
         self._update(job.id, cancel_requested=True)
         try:
+            status = self.ray.info(job.submission_id).status
+            pending = str(getattr(status, "value", status)) == "PENDING"
             self.ray.stop(job.submission_id)
         except KeyError:
-            pass
-        except RayUnavailable as exc:
+            pending = False
+        except (RayUnavailable, RuntimeError) as exc:
             raise ServiceError(503, f"could not reach Ray to cancel: {exc}") from None
+        if pending:
+            # Ray applies a stop only once the job starts (it may wait for resources for long): the guard
+            # makes that start a no-op, so the job is cancelled now
+            return (
+                self._update(
+                    job.id,
+                    status="cancelled",
+                    finished_at=time.time(),
+                    message="cancelled while Ray held it pending; it will not run",
+                )
+                or job
+            )
         return self.refresh_one(self.store.get(job.id) or job)
 
     def progress(self, job: Job) -> dict[str, Any] | None:
@@ -384,9 +555,15 @@ class JobService:
             return None
         return progress_of(stats)
 
+    def training_progress(self, job: Job) -> dict[str, Any] | None:
+        if job.kind != "training":
+            return None
+        run = Path(job.out_dir)
+        return training_view(read_json(run / "progress.json"), read_jsonl(run / "metrics.jsonl"))
+
     def output_file(self, job: Job, name: str) -> Path | None:
         path = Path(job.out_dir) / name
         return path if job.status == "succeeded" and path.is_file() else None
 
 
-__all__ = ["ACTIVE", "JobService", "ServiceError", "Submitted", "progress_of"]
+__all__ = ["ACTIVE", "JobService", "ServiceError", "Submitted", "error_line", "progress_of", "training_view"]

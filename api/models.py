@@ -43,11 +43,20 @@ class InputProgress(BaseModel):
     skipped: dict[str, int] = Field(default_factory=dict)
 
 
+class UnitProgress(BaseModel):
+    total: int = Field(0, description="units of work (input files or fixed splits of one)")
+    done: int = 0
+    resumed: int = Field(0, description="units an earlier run into this output had finished")
+
+
 class Progress(BaseModel):
     status: str
     updated_at: datetime | None
     elapsed_s: float | None
     docs_per_s: float | None = Field(description="input records per second of wall time")
+    phase: str = Field("", description="the phase running now, e.g. 'phase 1 of 2: fuzzy_dedup'")
+    units: UnitProgress = Field(default_factory=UnitProgress)
+    eta_s: float | None = Field(None, description="seconds left, from the units finished so far (None: unknown)")
     inputs: InputProgress
     stages: list[StageProgress]
     output: dict[str, int] = Field(default_factory=dict)
@@ -61,6 +70,36 @@ class ProgressSummary(BaseModel):
     docs_out: int | None = Field(description="documents left after the last stage so far")
 
 
+class CurvePoint(BaseModel):
+    step: int
+    loss: float
+    tokens_per_s: float | None = None
+
+
+class LossCurve(BaseModel):
+    train: list[CurvePoint] = Field(default_factory=list)
+    eval: list[CurvePoint] = Field(default_factory=list)
+
+
+class TrainingProgress(BaseModel):
+    """The trainer's ``progress.json`` and the loss curve from its ``metrics.jsonl``."""
+
+    state: str | None = Field(None, description="running, done or failed")
+    step: int | None = None
+    max_steps: int | None = None
+    stop_step: int | None = None
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    tokens: int | None = None
+    tokens_per_s: float | None = None
+    elapsed_s: float | None = None
+    eta_s: float | None = None
+    checkpoint: str | None = None
+    error: str | None = None
+    updated_at: float | None = None
+    curve: LossCurve = Field(default_factory=LossCurve)
+
+
 class JobOut(BaseModel):
     id: str
     kind: Kind
@@ -70,7 +109,9 @@ class JobOut(BaseModel):
     submission_id: str
     output_path: str
     parent_id: str | None = None
+    retry_of: str | None = Field(None, description="the job this one retries")
     message: str | None = None
+    error: str | None = Field(None, description="a failed job's one-line reason (stage, input file, what went wrong)")
     cancel_requested: bool = False
     created_at: datetime
     updated_at: datetime
@@ -83,6 +124,7 @@ class JobOut(BaseModel):
 class JobDetail(JobOut):
     spec: dict[str, Any]
     progress: Progress | None = Field(None, description="live per-stage counters (curation jobs)")
+    training: TrainingProgress | None = Field(None, description="step, losses, tokens/s, ETA (training jobs)")
     has_manifest: bool = False
     has_report: bool = False
 

@@ -5,15 +5,23 @@ against the folder holding ``pipelines/``, as ``curator run`` from the project r
 before the check (so a link inside a root that points outside is refused), and so is every file an input
 glob matches; URLs are refused unless they start with an allowed prefix (``file://`` is a local path).
 Accepted paths are rewritten to absolute, resolved form, so the Ray job sees exactly what was checked.
+
+Which stage parameters are paths is read from the stage's config types (``curator.paths``: ``InputPath``
+must exist, ``OutputDir`` may not exist yet, ``ModelRef`` is an installed package's name or else an existing
+path), so a stage from another package is confined like a built-in one. Reader options, which carry no
+types, are matched by key (``*_path``, ``*_file``, ``*_dir``...).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from curator.paths import PathRole, map_paths
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _MAGIC = re.compile(r"[*?[]")
@@ -23,7 +31,7 @@ PATH_KEY = re.compile(r"(^|_)(path|paths|file|files|list|lists|benchmarks)$")
 DIR_KEY = re.compile(r"(^|_)(dir|dirs)$")
 # an installed package's name or a path (pii's ``spacy_model``): confined when it is a path
 MODEL_KEY = re.compile(r"(^|_)model$")
-_PACKAGE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class PathError(ValueError):
@@ -103,7 +111,7 @@ class Confiner:
         return str(resolved)
 
     def file_params(self, field: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Confine the string values under path-like keys of a stage's or reader's parameters."""
+        """Confine the string values under path-like keys of untyped parameters (reader options)."""
         out = dict(params)
         for key, value in params.items():
             if not isinstance(key, str):
@@ -120,9 +128,30 @@ class Confiner:
         return self.output_dir(field, raw, allow_root=True)
 
     def _model(self, field: str, raw: str) -> str:
-        if _PACKAGE.match(raw) and ".." not in raw:
-            return raw  # an installed package's name, e.g. en_core_web_sm
-        return self.input_pattern(field, raw)
+        """An installed package's name (e.g. en_core_web_sm) as it is; anything else is a path that must
+        exist inside the data roots (nothing is downloaded)."""
+        if _MODULE.match(raw) and importlib.util.find_spec(raw.split(".")[0]) is not None:
+            return raw
+        try:
+            return self.input_pattern(field, raw)
+        except PathError as exc:
+            if "matches no file" not in str(exc):
+                raise
+            raise PathError(
+                field, f"{raw!r} is neither an installed package nor a file or folder inside the data roots"
+            ) from None
+
+    def stage_params(self, field: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Confine the parameters of one ``stages[]`` entry by its config's path-typed fields. An unknown
+        stage is left as it is (validation refuses it next)."""
+        from curator import registry
+
+        try:
+            config = registry.get(params.get("stage")).Config
+        except (registry.UnknownStageError, TypeError, ValueError):
+            return dict(params)
+        checks = {PathRole.INPUT: self.input_pattern, PathRole.OUTPUT_DIR: self._folder, PathRole.MODEL: self._model}
+        return map_paths(config, params, lambda loc, role, value: checks[role](f"{field}.{loc}", value))
 
     def _map_strings(self, field: str, value: Any, check) -> Any:
         if isinstance(value, str):
@@ -154,7 +183,7 @@ class Confiner:
                 inp["options"] = self.file_params(f"inputs[{i}].options", inp["options"])
             inputs.append(inp)
         spec["inputs"] = inputs
-        spec["stages"] = [self.file_params(f"stages[{i}]", st) for i, st in enumerate(spec.get("stages") or [])]
+        spec["stages"] = [self.stage_params(f"stages[{i}]", st) for i, st in enumerate(spec.get("stages") or [])]
         output = dict(spec["output"])
         output["path"] = self.output_dir("output.path", output["path"])
         spec["output"] = output

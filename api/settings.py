@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     tokens_file: Path | None = Field(None, description="file with one NAME:sha256:HEX (or NAME:TOKEN) per line")
     auth_disabled: bool = Field(False, description="serve without authentication (local experiments only)")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="request body size limit")
+    max_body_depth: int = Field(64, ge=4, le=1000, description="nesting limit of JSON and YAML request bodies")
     max_active_jobs_per_token: int = Field(8, ge=1, description="pending+running jobs one token may have")
     job_entrypoint: str = Field("curator", description="command that runs `<cmd> run SPEC` in a Ray job")
     trainer_entrypoint: str = Field("python -m trainer", description="command that starts a training")

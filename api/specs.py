@@ -1,7 +1,8 @@
 """Turn a POST /v1/jobs body into a validated, path-confined pipeline spec.
 
-The body is a spec (JSON, or YAML with ``Content-Type: application/yaml``) or
-``{"pipeline": NAME, "overrides": {...}}`` naming a file under the service's ``pipelines/`` folder.
+The body is a spec (JSON, or YAML with ``Content-Type: application/yaml``, both parsed within bounds by
+api/parsing.py) or ``{"pipeline": NAME, "overrides": {...}}`` naming a file under the service's ``pipelines/``
+folder.
 Validation is the CLI's (``curator.spec.validate_spec``): only registered stages, every parameter checked,
 errors name the field. Every path is confined to the data roots (api/paths.py) before the stages' own
 parameters are checked, so that no stage looks at a file outside them.
@@ -17,38 +18,12 @@ import yaml
 from pydantic import ValidationError
 
 from api.models import NamedPipeline
+from api.parsing import ParseError, parse_body
 from api.paths import Confiner, PathError
 from curator.spec import PipelineSpec, SpecError, format_loc, validate_spec
 
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-JSON_TYPES = ("application/json",)
-
-
-class BodyError(ValueError):
-    """The body is not a readable spec; answered with 400 (415 for an unsupported media type)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def parse_body(raw: bytes, content_type: str) -> Any:
-    media = content_type.split(";", 1)[0].strip().lower() or "application/json"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BodyError("body is not UTF-8") from None
-    if media in YAML_TYPES:
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise BodyError(f"body is not valid YAML: {exc}") from None
-    if media in JSON_TYPES or media.endswith("+json"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BodyError(f"body is not valid JSON: {exc}") from None
-    raise BodyError(f"unsupported content type {media!r}; use application/json or application/yaml", 415)
+BodyError = ParseError  # the name the routers use
+__all__ = ["BodyError", "build_spec", "parse_body"]
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,22 @@
-"""The job store: one ``jobs`` table behind SQLAlchemy 2.x (SQLite in WAL mode by default, PostgreSQL or
-any SQLAlchemy URL in production). The schema is owned by Alembic (api/migrations); ``Store.migrate()``
-brings a database to the latest revision and runs at service startup.
+"""The job store: the ``jobs`` table and the ``outputs`` claims, behind SQLAlchemy 2.x (SQLite in WAL mode
+by default, PostgreSQL or any SQLAlchemy URL in production). The schema is owned by Alembic
+(api/migrations); ``Store.migrate()`` brings a database to the latest revision and runs at service startup.
+
+An output claim says whose jobs write into a folder: the first job submitted with an output path claims it
+for its owner (the claim is dropped again if Ray never got that job), and a job of another owner whose
+output is that folder, lies inside it or contains it is refused (api/jobs.py). A job ending does not drop
+its claim: a finished dataset stays its owner's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import (
@@ -66,6 +73,24 @@ class Job(Base):
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     submitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retry_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class OutputClaim(Base):
+    """An output folder and the owner whose jobs may write there (``key``: sha256 of the path, so that
+    paths of any length fit a primary key)."""
+
+    __tablename__ = "outputs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+def path_key(path: str) -> str:
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()
 
 
 class IdempotencyConflict(Exception):
@@ -96,6 +121,7 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._claims = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -200,6 +226,47 @@ class Store:
     def active_with_output(self, out_dir: str) -> Job | None:
         with self.session() as s:
             return s.scalar(select(Job).where(Job.out_dir == out_dir, Job.status.in_(ACTIVE)).limit(1))
+
+    # -- output claims ---------------------------------------------------------------------------------
+    def foreign_claim(self, path: str, owner: str) -> OutputClaim | None:
+        """A claim of another owner on ``path``, on a folder above it, or on a folder below it."""
+        above = [str(p) for p in PurePosixPath(path).parents] + [path]
+        prefix = path.rstrip("/") + "/"
+        with self.session() as s:
+            return s.scalar(
+                select(OutputClaim)
+                .where(
+                    OutputClaim.owner != owner,
+                    OutputClaim.key.in_([path_key(p) for p in above])
+                    | (func.substr(OutputClaim.path, 1, len(prefix)) == prefix),
+                )
+                .order_by(OutputClaim.created_at)
+                .limit(1)
+            )
+
+    def claim(self, path: str, owner: str, job_id: str) -> tuple[OutputClaim | None, bool]:
+        """Claim ``path`` for ``owner`` unless another owner's claim overlaps it: (that claim, False), or
+        (None, True) when this call created the claim, (None, False) when the owner held it already."""
+        with self._claims:  # one service process: check and insert without a race between owners
+            clash = self.foreign_claim(path, owner)
+            if clash is not None:
+                return clash, False
+            try:
+                with self.session() as s:
+                    if s.get(OutputClaim, path_key(path)) is not None:
+                        return None, False
+                    s.add(OutputClaim(key=path_key(path), path=path, owner=owner, job_id=job_id,
+                                      created_at=time.time()))
+            except IntegrityError:  # another service process claimed it just now
+                return self.foreign_claim(path, owner), False
+            return None, True
+
+    def release(self, path: str, job_id: str) -> None:
+        """Drop the claim ``job_id`` made (its submission never reached Ray, so it wrote nothing)."""
+        with self.session() as s:
+            claim = s.get(OutputClaim, path_key(path))
+            if claim is not None and claim.job_id == job_id:
+                s.delete(claim)
 
     def counts_by_status(self) -> dict[tuple[str, str], int]:
         with self.session() as s:

@@ -41,7 +41,10 @@ def check_args(args: dict[str, Any], confiner: Confiner) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in args.items():
         if not _NAME.match(key) or key in RESERVED or (known is not None and key not in known):
-            raise ValueError(f"args.{key}: not a trainer option the service may set")
+            shown = key if _NAME.match(key) else repr(key[:50])
+            raise ValueError(f"args.{shown}: not a trainer option the service may set")
+        if isinstance(value, str) and ("\x00" in value or len(value) > 4096):
+            raise ValueError(f"args.{key}: NUL characters or more than 4096 characters")
         out[key] = confiner.input_pattern(f"args.{key}", value) if key in PATH_FLAGS and value else value
     return out
 

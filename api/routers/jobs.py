@@ -1,4 +1,5 @@
-"""/v1/jobs: submit, list, inspect, stream logs, cancel, and fetch a finished job's manifest, card and report."""
+"""/v1/jobs: submit, list, inspect, stream logs, cancel, retry, and fetch a finished job's manifest, card and
+report. A caller sees only its own jobs (an admin token: every job); another owner's job answers 404."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Principal, get_job, require_principal, service
+from api.deps import Principal, get_job, require_principal, service, visible_job
 from api.jobs import JobService, ServiceError
 from api.models import JobDetail, JobList, JobOut, SpecErrorOut, Status, SubmitResult, ts
 from api.ray_jobs import RayUnavailable
@@ -23,8 +24,13 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(requi
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="retries with the same key return the same job"),
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,200}$",
+        description="retries with the same key return the same job (printable ASCII, no spaces)",
+    ),
 ]
+OwnerName = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.@-]{1,100}$", description="an admin's filter")]
 
 
 def brief(progress: dict | None) -> dict | None:
@@ -53,6 +59,8 @@ def job_out(job: Job, svc: JobService | None = None, progress: dict | None = Non
         "output_path": job.out_dir,
         "parent_id": job.parent_id,
         "message": job.message,
+        "error": job.message if job.status == "failed" else None,
+        "retry_of": job.retry_of,
         "cancel_requested": job.cancel_requested,
         "resources": job.resources,
         "created_at": ts(job.created_at),
@@ -79,6 +87,19 @@ def submitted(result, status_code: int = 201) -> JSONResponse:
 
 def service_error(exc: ServiceError) -> HTTPException:
     return HTTPException(exc.status, str(exc))
+
+
+async def _checked_spec(request: Request, svc: JobService, data):
+    """The validated, confined spec, or the 422 answer listing the problems."""
+    try:
+        return await run_in_threadpool(build_spec, data, request.app.state.confiner, svc.settings.pipelines_dir)
+    except SpecError as exc:
+        return JSONResponse({"detail": "invalid pipeline spec", "errors": exc.errors}, status_code=422)
+    except (TypeError, ValueError, OSError, RecursionError) as exc:  # a stage's own check that is not pydantic's
+        return JSONResponse(
+            {"detail": "invalid pipeline spec", "errors": [f"(spec): {type(exc).__name__}: {exc}"[:500]]},
+            status_code=422,
+        )
 
 
 _SUBMIT_BODY = {
@@ -123,13 +144,14 @@ async def submit_job(
     """Submit a pipeline spec (JSON, YAML, or {"pipeline": NAME, "overrides": {...}}) as a Ray job."""
     raw = await request.body()
     try:
-        data = parse_body(raw, request.headers.get("content-type", "application/json"))
+        data = await run_in_threadpool(
+            parse_body, raw, request.headers.get("content-type", "application/json"), svc.settings.max_body_depth
+        )
     except BodyError as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    try:
-        spec = await run_in_threadpool(build_spec, data, request.app.state.confiner, svc.settings.pipelines_dir)
-    except SpecError as exc:
-        return JSONResponse({"detail": "invalid pipeline spec", "errors": exc.errors}, status_code=422)
+    spec = await _checked_spec(request, svc, data)
+    if isinstance(spec, JSONResponse):
+        return spec
     body_sha = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
     try:
         result = await run_in_threadpool(
@@ -140,61 +162,83 @@ async def submit_job(
     return submitted(result)
 
 
-@router.get("", response_model=JobList)
-def list_jobs(
-    svc: JobService = Depends(service),
-    status: Status | None = None,
-    kind: Annotated[str | None, Query(pattern="^(curation|training)$")] = None,
-    owner: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
-):
-    """Jobs, newest first; filter by status, kind or owner; page with ``cursor``."""
-    rows, nxt = svc.store.list(
-        status=status, kind=kind, owner=owner, limit=limit, before=int(cursor) if cursor else None
-    )
+def page(svc: JobService, principal: Principal, owner: str | None, **query) -> dict:
+    """One page of the jobs the caller may see: its own (an admin: everyone's, or ``owner``'s). A non-admin
+    asking for another owner gets an empty page ("none of yours"), not an answer about that owner."""
+    if not principal.admin:
+        if owner not in (None, principal.name):
+            return {"jobs": [], "next_cursor": None}
+        owner = principal.name
+    cursor = query.pop("cursor")
+    rows, nxt = svc.store.list(owner=owner, before=int(cursor) if cursor else None, **query)
     return {"jobs": [job_out(j, svc) for j in rows], "next_cursor": str(nxt) if nxt is not None else None}
 
 
+@router.get("", response_model=JobList)
+def list_jobs(
+    principal: Principal = Depends(require_principal),
+    svc: JobService = Depends(service),
+    status: Status | None = None,
+    kind: Annotated[str | None, Query(pattern="^(curation|training)$")] = None,
+    owner: OwnerName = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+):
+    """Your jobs (an admin: everyone's, or ``owner``'s), newest first; filter by status or kind; page with
+    ``cursor``."""
+    return page(svc, principal, owner, status=status, kind=kind, limit=limit, cursor=cursor)
+
+
 @router.get("/{job_id}", response_model=JobDetail, responses={404: {}})
-async def get_job_detail(job_id: str, svc: JobService = Depends(service)):
-    """Status, timestamps and live per-stage progress (docs in/out, drops per reason, throughput)."""
-    # the polled route: an answer cached for a second (``detail_cache_s``) serves every poller; otherwise the
-    # store read, file checks and serialization take one worker-thread hop
-    body = svc.details.get(job_id)
-    if body is None:
-        body = await run_in_threadpool(_detail_json, svc, job_id)
+async def get_job_detail(
+    job_id: str, principal: Principal = Depends(require_principal), svc: JobService = Depends(service)
+):
+    """Status, timestamps, the error line of a failed run, live per-stage progress (docs in/out, drops per
+    reason, throughput, ETA) and, for a training, its progress and loss curve."""
+    # the polled route: an answer cached for a second (``detail_cache_s``) serves every poller of the job's
+    # owner; otherwise the store read, file checks and serialization take one worker-thread hop
+    hit = svc.details.get(job_id)
+    if hit is not None and principal.may_access(hit[0]):
+        return Response(hit[1], media_type="application/json")
+    body = await run_in_threadpool(_detail_json, svc, job_id, principal)
     return Response(body, media_type="application/json")
 
 
-def _detail_json(svc: JobService, job_id: str) -> bytes:
-    body = JobDetail.model_validate(_detail(svc, job_id)).model_dump_json().encode()
-    svc.details.put(job_id, body)
+def _detail_json(svc: JobService, job_id: str, principal: Principal | None = None) -> bytes:
+    job = visible_job(svc, job_id, principal or Principal("", admin=True))
+    body = JobDetail.model_validate(_detail(svc, job)).model_dump_json().encode()
+    svc.details.put(job_id, job.owner, body)
     return body
 
 
-def _detail(svc: JobService, job_id: str) -> dict:
-    job = svc.store.get(job_id)
-    if job is None:
-        raise HTTPException(404, f"no job {job_id}")
+def _detail(svc: JobService, job: Job) -> dict:
     progress = svc.progress(job)
     return {
         **job_out(job, svc, progress),
         "spec": job.spec,
         "progress": progress,
+        "training": svc.training_progress(job),
         "has_manifest": svc.output_file(job, "manifest.json") is not None,
         "has_report": svc.output_file(job, "report.html") is not None,
     }
 
 
 @router.get("/{job_id}/logs", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
-async def job_logs(job: Job = Depends(get_job), svc: JobService = Depends(service), follow: bool = True):
+async def job_logs(
+    job: Job = Depends(get_job),
+    svc: JobService = Depends(service),
+    follow: bool = True,
+    tail: Annotated[int | None, Query(ge=1, le=100_000, description="only the last N lines (no follow)")] = None,
+):
     """The job's driver log; with ``follow`` (default) streamed until the job ends."""
     if job.submitted_at is None:
         return PlainTextResponse(f"job {job.id} was never submitted to Ray: {job.message or ''}\n")
-    if not follow or job.status not in ("pending", "running"):
+    if tail is not None or not follow or job.status not in ("pending", "running"):
         try:
-            return PlainTextResponse(await run_in_threadpool(svc.ray.logs, job.submission_id))
+            text = await run_in_threadpool(svc.ray.logs, job.submission_id)
+            if tail is not None:
+                text = "".join(text.splitlines(keepends=True)[-tail:])
+            return PlainTextResponse(text)
         except KeyError:
             raise HTTPException(404, "Ray no longer has this job's logs") from None
         except (RayUnavailable, RuntimeError) as exc:
@@ -223,6 +267,24 @@ def cancel_job(job: Job = Depends(get_job), svc: JobService = Depends(service)):
         return job_out(svc.cancel(job))
     except ServiceError as exc:
         raise service_error(exc) from None
+
+
+@router.post("/{job_id}/retry", status_code=201, response_model=SubmitResult, responses={404: {}, 409: {}, 422: {},
+                                                                                          429: {}, 503: {}})
+async def retry_job(request: Request, job: Job = Depends(get_job), svc: JobService = Depends(service)):
+    """Submit a failed or cancelled job's spec again as a new job of the same owner into the same output; the
+    run continues from what the earlier one finished (curation units, training checkpoints)."""
+    spec = None
+    if job.kind == "curation":  # the paths are confined again: the tree may have changed since
+        checked = await _checked_spec(request, svc, job.spec)
+        if isinstance(checked, JSONResponse):
+            return checked
+        spec = checked.to_dict()
+    try:
+        result = await run_in_threadpool(svc.retry, job, spec)
+    except ServiceError as exc:
+        raise service_error(exc) from None
+    return submitted(result)
 
 
 @router.get("/{job_id}/manifest", responses={404: {}})

@@ -15,7 +15,7 @@ from api.deps import Principal, require_principal, service
 from api.jobs import JobService, ServiceError
 from api.models import JobList, SubmitResult, TrainingRequest
 from api.paths import PathError
-from api.routers.jobs import IdempotencyKey, job_out, submitted
+from api.routers.jobs import IdempotencyKey, OwnerName, page, submitted
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"], dependencies=[Depends(require_principal)])
 
@@ -39,7 +39,7 @@ async def submit_training(
     try:
         result = await run_in_threadpool(
             svc.submit_training,
-            principal.name,
+            principal,
             req,
             idempotency_key=idempotency_key,
             body_sha=body_sha,
@@ -54,9 +54,11 @@ async def submit_training(
 
 @router.get("", response_model=JobList)
 def list_trainings(
+    principal: Principal = Depends(require_principal),
     svc: JobService = Depends(service),
+    owner: OwnerName = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ):
-    rows, nxt = svc.store.list(kind="training", limit=limit, before=int(cursor) if cursor else None)
-    return {"jobs": [job_out(j, svc) for j in rows], "next_cursor": str(nxt) if nxt is not None else None}
+    """Your trainings (an admin: everyone's, or ``owner``'s), newest first."""
+    return page(svc, principal, owner, kind="training", limit=limit, cursor=cursor)

@@ -88,7 +88,9 @@ def test_job_stored_but_never_submitted(svc):
     assert svc.refresh() == 0 and svc.ray.submitted == []  # a request may be submitting it right now
     assert svc.refresh(startup=True) == 1  # after a restart nobody is: submit it now
     (sub,) = svc.ray.submitted
-    assert sub["submission_id"] == job.submission_id and sub["entrypoint"].startswith("curator run ")
+    assert sub["submission_id"] == job.submission_id
+    spec_path = svc.jobs_dir / job.id / "spec.json"
+    assert sub["entrypoint"].endswith(f"; curator run {spec_path}") and json.loads(spec_path.read_text()) == job.spec
     assert svc.store.get(job.id).submitted_at is not None
     cancelled = stored(svc, out="/d/c")  # cancelled while the service was submitting it, then it died
     svc.store.update(cancelled.id, cancel_requested=True)
@@ -152,11 +154,11 @@ def test_polled_detail_is_reused_until_it_expires_or_the_service_changes_the_job
              "inputs": {"records": 10}, "stages": [{"index": 0, "name": "min_length", "docs_in": 10}]}
     write_json_atomic(out / "stats.json", stats)
     first = _detail_json(svc, job.id)
-    assert json.loads(first)["progress"]["stages"][0]["docs_in"] == 10 and svc.details.get(job.id) == first
+    assert json.loads(first)["progress"]["stages"][0]["docs_in"] == 10 and svc.details.get(job.id) == ("alice", first)
     stats["stages"][0]["docs_in"] = 25
     time.sleep(0.01)
     write_json_atomic(out / "stats.json", stats)
-    assert svc.details.get(job.id) == first  # within the TTL every poller gets the same answer
+    assert svc.details.get(job.id) == ("alice", first)  # within the TTL every poller gets the same answer
     svc.cancel(svc.store.get(job.id))
     assert svc.details.get(job.id) is None  # the service changed the job: nothing stale is served
     fresh = json.loads(_detail_json(svc, job.id))
@@ -165,3 +167,116 @@ def test_polled_detail_is_reused_until_it_expires_or_the_service_changes_the_job
     _detail_json(svc, job.id)
     time.sleep(0.06)
     assert svc.details.get(job.id) is None  # expired
+
+
+def spec_for(out: str, name: str = "n"):
+    from curator.spec import PipelineSpec
+
+    return PipelineSpec.model_validate({"name": name, "inputs": [{"path": "/d/in.jsonl"}], "output": {"path": out}})
+
+
+def submit(svc: JobService, owner: str, out: str):
+    return svc.submit_curation(owner, spec_for(out), idempotency_key=None, body_sha="x").job
+
+
+def test_a_job_ray_holds_pending_is_cancelled_at_once_and_never_runs(svc, tmp_path):
+    """Ray applies a stop only once a job starts; the service cancels a pending job itself and the
+    entrypoint's guard makes a later start a no-op."""
+    import subprocess
+
+    svc.settings.job_entrypoint = "echo RAN"
+    job = submit(svc, "alice", "/d/out")
+    assert svc.ray.known[job.submission_id].status == "PENDING"
+    entry = svc.ray.submitted[0]["entrypoint"]
+    assert subprocess.run(entry, shell=True, capture_output=True, text=True).stdout.startswith("RAN run ")
+    got = svc.cancel(svc.store.get(job.id))
+    assert (got.status, got.cancel_requested, got.finished_at is not None) == ("cancelled", True, True)
+    assert got.message == "cancelled while Ray held it pending; it will not run"
+    assert svc.ray.stopped == [job.submission_id] and svc.cancel_marker(job.id).exists()
+    ran = subprocess.run(entry, shell=True, capture_output=True, text=True)  # what Ray would start later
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr.strip() == f"curator: job {job.id} was cancelled before it started"
+    assert svc.store.count_active("alice") == 0  # it no longer counts against the quota
+
+
+def test_outputs_belong_to_their_owner(svc):
+    from api.jobs import ServiceError
+
+    first = submit(svc, "alice", "/d/out")
+    for path, why in (("/d/out", "/d/out is the output of a job of another user"),
+                      ("/d/out/part", "/d/out/part lies inside /d/out, the output of a job of another user"),
+                      ("/d", "/d contains /d/out, the output of a job of another user")):
+        with pytest.raises(ServiceError) as info:
+            submit(svc, "bob", path)
+        assert info.value.status == 409 and str(info.value) == f"output path {why}; choose another folder"
+    svc.ray.set(first.submission_id, "SUCCEEDED", end_time=time.time() * 1000)
+    svc.refresh()
+    with pytest.raises(ServiceError):  # a finished dataset stays hers, overwrite or not
+        svc.submit_curation("bob", spec_for("/d/out").model_copy(update={}), idempotency_key=None, body_sha="y")
+    assert submit(svc, "alice", "/d/out").owner == "alice"  # she may rebuild her own
+    assert submit(svc, "bob", "/d/outer").owner == "bob"
+
+
+def test_a_submission_ray_never_got_claims_nothing(svc):
+    from api.jobs import ServiceError
+    from api.ray_jobs import RayUnavailable
+
+    def down(**_):
+        raise RayUnavailable("no Ray")
+
+    svc.ray.submit = down
+    with pytest.raises(ServiceError) as info:
+        submit(svc, "alice", "/d/x")
+    assert info.value.status == 503 and svc.store.foreign_claim("/d/x", "bob") is None
+
+
+def test_failed_jobs_keep_the_runs_one_line_error(svc, tmp_path):
+    out = tmp_path / "out"
+    job = submit(svc, "alice", str(out))
+    write_json_atomic(out / "stats.json", {"status": "failed", "started_at": job.created_at + 1,
+                                          "error": "stage langid: in.jsonl: ValueError: bad model\nmore"})
+    long_ray = "Job entrypoint command failed with exit code 1, last available logs:\nTraceback...\nerror: x"
+    svc.ray.set(job.submission_id, "FAILED", end_time=time.time() * 1000, message=long_ray)
+    svc.refresh()
+    got = svc.store.get(job.id)
+    assert got.status == "failed" and got.message == "stage langid: in.jsonl: ValueError: bad model"
+    # no stats (the run failed before it started): the CLI's last "error:" line that Ray's message quotes
+    other = submit(svc, "alice", str(tmp_path / "other"))
+    svc.ray.set(other.submission_id, "FAILED", message=long_ray + "\nerror: spec: stages[0].x: bad\nfull log: /l")
+    svc.refresh()
+    assert svc.store.get(other.id).message == "spec: stages[0].x: bad"
+
+
+def test_retry_resubmits_the_spec_as_a_new_job_of_the_same_owner(svc):
+    from api.jobs import ServiceError
+
+    job = submit(svc, "alice", "/d/r")
+    with pytest.raises(ServiceError) as info:
+        svc.retry(svc.store.get(job.id))
+    assert info.value.status == 409 and "only failed or cancelled" in str(info.value)
+    svc.ray.set(job.submission_id, "FAILED", end_time=time.time() * 1000, message="boom")
+    svc.refresh()
+    again = svc.retry(svc.store.get(job.id)).job
+    assert again.id != job.id and (again.owner, again.out_dir, again.retry_of) == ("alice", "/d/r", job.id)
+    assert again.spec == job.spec and svc.ray.submitted[-1]["submission_id"] == again.submission_id
+
+
+def test_progress_eta_and_training_view():
+    from api.jobs import progress_of, training_view
+
+    stats = {"status": "running", "started_at": 100.0, "updated_at": 160.0, "inputs": {"records": 600},
+             "units": {"total": 10, "done": 4, "resumed": 1}, "phase": "phase 1 of 1: map", "stages": []}
+    p = progress_of(stats)
+    # 3 units ran in 60 s (the resumed one cost nothing): 6 left take 120 s
+    assert (p["eta_s"], p["units"], p["phase"], p["docs_per_s"]) == (120.0, {"total": 10, "done": 4, "resumed": 1},
+                                                                     "phase 1 of 1: map", 10.0)
+    assert progress_of({**stats, "units": {"total": 10, "done": 1, "resumed": 1}})["eta_s"] is None
+    assert progress_of({**stats, "status": "succeeded"})["eta_s"] == 0.0
+    metrics = [{"step": i, "loss": 10.0 - i / 100, "tok_per_s": 5.0} for i in range(1, 1001)]
+    metrics += [{"step": 500, "eval_loss": 6.0}, {"step": 1000, "eval_loss": 5.5}]
+    view = training_view({"state": "running", "step": 1000, "max_steps": 2000, "eta_s": 30.0}, metrics)
+    train = view["curve"]["train"]
+    assert len(train) == 334 and train[0]["step"] == 1 and train[-1] == {"step": 1000, "loss": 0.0, "tokens_per_s": 5.0}
+    assert view["curve"]["eval"] == [{"step": 500, "loss": 6.0}, {"step": 1000, "loss": 5.5}]
+    assert (view["state"], view["step"], view["eta_s"]) == ("running", 1000, 30.0)
+    assert training_view(None, []) is None

@@ -155,32 +155,59 @@ def test_accepted_paths_always_lie_inside_a_root(tmp_path_factory, parts, absolu
 def test_benchmark_files_and_objects_are_confined(tree):
     c, root, outside = tree["c"], tree["root"], tree["outside"]
     bench = {"path": "sub/*.jsonl", "name": "mmlu", "fields": ["q"]}
-    out = c.file_params("stages[0]", {"stage": "decontaminate", "benchmarks": ["a.jsonl", bench]})
+    out = c.stage_params("stages[0]", {"stage": "decontaminate", "benchmarks": ["a.jsonl", bench]})
     # only the object's path is a path: its name and fields are left as they are
     assert out["benchmarks"] == [str(root / "a.jsonl"), {**bench, "path": str(root / "sub" / "*.jsonl")}]
     for bad, field in (
         ([str(outside / "secret.jsonl")], "stages[0].benchmarks[0]"),
         (["a.jsonl", {"path": "../outside/secret.jsonl"}], "stages[0].benchmarks[1].path"),
+        (["a.jsonl", {"path": "missing.jsonl"}], "stages[0].benchmarks[1].path"),
     ):
         with pytest.raises(PathError) as info:
-            c.file_params("stages[0]", {"stage": "decontaminate", "benchmarks": bad})
+            c.stage_params("stages[0]", {"stage": "decontaminate", "benchmarks": bad})
         assert info.value.field == field
 
 
 def test_cache_folders_may_not_exist_yet_but_stay_inside(tree):
     c, root = tree["c"], tree["root"]
-    assert c.file_params("s", {"cache_dir": "cache/spacy"}) == {"cache_dir": str(root / "cache" / "spacy")}
-    assert c.file_params("s", {"cache_dir": str(root)}) == {"cache_dir": str(root)}
+    pii = {"stage": "pii", "engine": "presidio"}
+    got = c.stage_params("s", {**pii, "cache_dir": "cache/spacy"})
+    assert got == {**pii, "cache_dir": str(root / "cache" / "spacy")}
+    assert c.stage_params("s", {**pii, "cache_dir": str(root)}) == {**pii, "cache_dir": str(root)}
     (root / "dir_link").symlink_to(tree["outside"])
     for bad in ("/tmp/elsewhere", "../outside", "dir_link/x", "cache/*"):
         with pytest.raises(PathError, match=r"^s\.cache_dir: "):
-            c.file_params("s", {"cache_dir": bad})
+            c.stage_params("s", {**pii, "cache_dir": bad})
 
 
-def test_model_names_pass_and_model_paths_are_confined(tree):
+def test_model_names_must_be_installed_and_model_paths_must_exist_inside(tree, tmp_path, monkeypatch):
     c, root = tree["c"], tree["root"]
-    assert c.file_params("s", {"spacy_model": "en_core_web_sm"}) == {"spacy_model": "en_core_web_sm"}
-    assert c.file_params("s", {"spacy_model": "./sub"}) == {"spacy_model": str(root / "sub")}
-    for bad in ("/etc", "~/models/x", "../outside", ".."):
-        with pytest.raises(PathError, match=r"^s\.spacy_model: "):
-            c.file_params("s", {"spacy_model": bad})
+    pkgs = tmp_path / "site"
+    (pkgs / "xx_fake_model").mkdir(parents=True)
+    (pkgs / "xx_fake_model" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(pkgs))
+    pii = {"stage": "pii", "engine": "presidio"}
+    assert c.stage_params("s", {**pii, "spacy_model": "xx_fake_model"})["spacy_model"] == "xx_fake_model"
+    assert c.stage_params("s", {**pii, "spacy_model": "./sub"})["spacy_model"] == str(root / "sub")
+    # "tmp" is no installed package and no folder in the root: refused here, never downloaded at run time
+    for bad, why in (("tmp", "neither an installed package nor a file"), ("en_core_web_zz", "neither"),
+                     ("/etc", "outside"), ("~/models/x", "outside"), ("../outside", "'..'"), ("..", "'..'")):
+        with pytest.raises(PathError, match=r"^s\.spacy_model: ") as info:
+            c.stage_params("s", {**pii, "spacy_model": bad})
+        assert why in str(info.value), (bad, str(info.value))
+
+
+def test_typed_stage_paths_and_untyped_reader_options(tree):
+    c, root = tree["c"], tree["root"]
+    # a stage's path fields come from its config types: toxicity word lists and model, langid's model
+    tox = c.stage_params("stages[1]", {"stage": "toxicity", "word_lists": {"en": "a.jsonl"}, "model_path": "a.jsonl"})
+    assert tox["word_lists"] == {"en": str(root / "a.jsonl")} and tox["model_path"] == str(root / "a.jsonl")
+    with pytest.raises(PathError, match=r"^stages\[1\]\.model_path: 'nope.bin' matches no file"):
+        c.stage_params("stages[1]", {"stage": "langid", "model_path": "nope.bin"})
+    # an unknown stage is left for validation to refuse; a non-path parameter is never touched
+    assert c.stage_params("s", {"stage": "nope", "model_path": "/etc/x"}) == {"stage": "nope", "model_path": "/etc/x"}
+    assert c.stage_params("s", {"stage": "min_length", "min_chars": 5}) == {"stage": "min_length", "min_chars": 5}
+    # reader options carry no types: path-like keys are confined by name
+    assert c.file_params("o", {"text_field": "x"}) == {"text_field": "x"}
+    with pytest.raises(PathError, match=r"^o\.schema_file: "):
+        c.file_params("o", {"schema_file": "/etc/passwd"})

@@ -19,10 +19,11 @@ def documented(path: Path) -> set[str]:
     return {name for cell in rows for name in re.findall(r"`(CURATOR_[A-Z_]+)`", cell)}
 
 
-@pytest.mark.parametrize("doc", ["README.md", "api/SETTINGS.md"])
-def test_every_setting_is_documented(doc):
+def test_every_setting_is_documented():
     fields = {f"CURATOR_{name.upper()}" for name in Settings.model_fields}
-    assert documented(REPO / doc) == fields
+    assert documented(REPO / "api" / "SETTINGS.md") == fields
+    # the README's shorter table names no setting that does not exist (the full table is api/SETTINGS.md)
+    assert documented(REPO / "README.md") <= fields
 
 
 def test_environment_lists_json_and_limits(monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
-"""The job store against SQLite and the real PostgreSQL: migrations, idempotency, paging, counts."""
+"""The job store against SQLite and the real PostgreSQL: migrations, idempotency, paging, counts, output
+claims."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from service_harness import PG_URL, drop_pg_schema, require_pg
 from sqlalchemy import inspect, text
 
-from api.store import Base, IdempotencyConflict, Store
+from api.store import Base, IdempotencyConflict, Store, path_key
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -50,8 +51,8 @@ def test_migrations_match_the_models_and_rerun(store):
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
-    assert "jobs" in inspect(store.engine).get_table_names()
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
+    assert {"jobs", "outputs"} <= set(inspect(store.engine).get_table_names())
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -158,3 +159,52 @@ def test_active_counts_and_output_clash(store):
     assert store.active_with_output("/d/b") is None  # finished jobs do not block their folder
     assert store.counts_by_status() == {("curation", "pending"): 2, ("curation", "succeeded"): 1}
     store.ping()
+
+
+def test_output_claims_are_per_owner_and_cover_nested_folders(store):
+    assert store.claim("/d/out", "alice", "j1") == (None, True)
+    assert store.claim("/d/out", "alice", "j2") == (None, False)  # already hers
+    assert store.claim("/d/out/mine", "alice", "j3") == (None, True)  # her own folders may nest
+    for path in ("/d/out", "/d/out/x/y", "/d", "/"):  # the folder, inside it, above it
+        clash, created = store.claim(path, "bob", "j9")
+        assert clash is not None and clash.path == "/d/out" and clash.owner == "alice" and not created, path
+    assert store.foreign_claim("/d/out", "alice") is None
+    # a sibling whose name merely starts the same is not inside: /d/outer, /d/out_2
+    assert store.claim("/d/outer", "bob", "j4") == (None, True)
+    assert store.claim("/d/out_2", "bob", "j5") == (None, True)
+    assert store.foreign_claim("/d/outer/x", "alice").path == "/d/outer"
+    store.release("/d/outer", "j-other")  # only the job that made a claim drops it
+    assert store.foreign_claim("/d/outer", "alice") is not None
+    store.release("/d/outer", "j4")
+    assert store.foreign_claim("/d/outer", "alice") is None
+    long = "/d/" + "x" * 3000  # longer than a btree key may be: the key is its hash
+    assert store.claim(long, "bob", "j6") == (None, True)
+    assert store.foreign_claim(long + "/y", "alice").path == long
+
+
+def test_upgrade_from_0001_claims_the_outputs_of_submitted_jobs(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    from api import store as store_module
+
+    s = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    here = store_module.Path(store_module.__file__).resolve().parent
+    cfg = Config(str(here / "alembic.ini"))
+    cfg.set_main_option("script_location", str(here / "migrations"))
+    with s.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        row = "insert into jobs (id, kind, name, status, owner, submission_id, spec, out_dir, cancel_requested, " \
+              "created_at, updated_at, submitted_at) values (:id, 'curation', 'n', 'succeeded', :owner, :id, '{}', " \
+              ":out, 0, :t, :t, :sub)"
+        for job_id, owner, out, sub in (("ja", "alice", "/d/a", 1.0), ("jb", "bob", "/d/a", 2.0),
+                                        ("jc", "bob", "/d/c", None), ("jd", "bob", "/d/d", 3.0)):
+            conn.execute(text(row), {"id": job_id, "owner": owner, "out": out, "t": 1.0, "sub": sub})
+    s.migrate()
+    with s.engine.connect() as conn:
+        claims = sorted(conn.execute(text("select path, owner, job_id, key from outputs")).all())
+    # the first submitted job into a folder claims it; a job Ray never got claims nothing
+    assert claims == [("/d/a", "alice", "ja", path_key("/d/a")), ("/d/d", "bob", "jd", path_key("/d/d"))]
+    assert s.get("ja").retry_of is None
+    s.dispose()
