@@ -10,6 +10,8 @@ A stage declares what it knows, at class level, so nothing outside it keeps tabl
 - ``writes``: the columns it adds or replaces (:class:`Column`), each with the config fields that
   threshold it (the report draws those thresholds on the column's histogram);
 - ``drop_reasons``: every ``drop_reason`` it can set, with what it means;
+- where they depend on the config, ``columns()`` and ``reasons()`` give them for the configured stage
+  (``writes`` and ``drop_reasons`` then name the config-dependent ones with a placeholder, e.g. ``{n}``);
 - path parameters are typed in its config (``curator.paths``: ``InputPath``, ``OutputDir``, ``ModelRef``),
   which the job service's confinement and ``curator validate`` read.
 
@@ -89,8 +91,17 @@ class Stage(ABC, Generic[C]):
         """Return ``table`` with this stage's columns added and ``drop_reason`` set on the rows it drops."""
 
     def columns(self) -> tuple[Column, ...]:
-        """The columns this configured stage writes (``writes`` unless they depend on the config)."""
+        """The columns this configured stage writes (``writes`` unless they depend on the config).
+
+        An override should read only ``self.config`` where it can: the report calls it on a stage whose
+        ``__init__`` has not run (no model loaded) and falls back to ``writes`` if it fails.
+        """
         return self.writes
+
+    def reasons(self) -> dict[str, str]:
+        """The drop reasons this configured stage can set (``drop_reasons`` unless they depend on the config,
+        as ``gopher_repetition``'s ``gopher_top_{n}gram`` do)."""
+        return self.drop_reasons
 
     @classmethod
     def summary(cls) -> str:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 from curator.stages.text_utils import count_sentences, texts_of, tokenize
 
 CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
@@ -71,6 +71,19 @@ class C4Quality(Stage[C4QualityConfig]):
     """
 
     name: ClassVar[str] = "c4_quality"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("text", "the kept lines joined by newlines (a dropped document keeps its text)"),
+        Column("quality_c4_lines", "lines of the inspected text"),
+        Column("quality_c4_removed_lines", "lines not kept: removed by a line rule, or (on a document a lorem "
+               "ipsum or curly bracket line dropped) not reached"),
+        Column("quality_c4_sentences", "sentences in the kept lines (up to the line that dropped the document)",
+               thresholds=("min_num_sentences",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {
+        "c4_lorem_ipsum": "a line that passed the earlier line rules contains \"lorem ipsum\" (filter_lorem_ipsum)",
+        "c4_curly_bracket": "a line that passed the earlier line rules contains { (filter_curly_bracket)",
+        "c4_too_few_sentences": "the kept lines hold fewer than min_num_sentences sentences",
+    }
 
     def clean(self, text: str) -> tuple[str, str | None, int, int, int]:
         """(cleaned text, document drop reason or None, lines, removed lines, sentences in kept lines)."""

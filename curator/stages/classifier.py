@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -28,7 +29,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from curator.paths import InputPath
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 from curator.stages.fasttext_model import FastTextModel, prepare_text, save_model, train_supervised
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,14 @@ class QualityClassifier(Stage[QualityClassifierConfig]):
 
     name: ClassVar[str] = "quality_classifier"
     stateful: ClassVar[bool] = True
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("quality_score", "P(positive_label) of the classifier (0.0 for an empty text); the column is "
+               "named by score_column", thresholds=("threshold",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {"quality_classifier_low": "score below threshold"}
+
+    def columns(self) -> tuple[Column, ...]:
+        return (replace(self.writes[0], name=self.config.score_column),)
 
     def __init__(self, config: QualityClassifierConfig | None = None, **params) -> None:
         super().__init__(config, **params)

@@ -38,7 +38,7 @@ import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
 from curator.paths import InputPath
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 
 log = logging.getLogger("curator.decontaminate")
 REASON = "contaminated"
@@ -212,6 +212,14 @@ class Decontaminate(Stage[DecontaminateConfig]):
 
     name: ClassVar[str] = "decontaminate"
     stateful: ClassVar[bool] = True
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column(COLUMNS[0], "name of the benchmark a contaminated document matched (null when clean)"),
+        Column(COLUMNS[1], "0-based line of the first matching item in that benchmark file (null when clean)"),
+        Column(COLUMNS[2], "n-gram positions of the document found in a benchmark (counted on every document)",
+               thresholds=("min_matches",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {REASON: "at least min_matches n-gram positions found in a benchmark "
+                                              "(mode: drop)"}
 
     def __init__(self, config: DecontaminateConfig | None = None, **params: Any) -> None:
         super().__init__(config, **params)

@@ -153,12 +153,16 @@ class HtmlToText(Stage[HtmlToTextConfig]):
     """
 
     name: ClassVar[str] = "html_to_text"
-    writes: ClassVar[tuple[Column, ...]] = (Column("text", "the extracted main text"),
-                                            Column("meta", "title, html_lang, content_language added"))
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("text", "the extracted main text (a dropped page keeps its HTML)"),
+        Column("meta", "the source's meta with the page's title, html_lang and content_language added "
+               "(keep_head_meta)"),
+    )
     drop_reasons: ClassVar[dict[str, str]] = {
-        "not_html": "binary content",
+        "not_html": "binary content: NUL, control or replacement characters are over 5% of the first 4096 "
+                    "characters",
         "extraction_error": "the extractor raised",
-        "empty_extraction": "no text came out",
+        "empty_extraction": "no text came out (or the page was empty)",
         "cascade_short": "the cheap extraction has fewer than cascade_min_words words",
         "cascade_lang": "the cheap extraction is below cascade_lang_threshold for cascade_languages",
     }
@@ -206,6 +210,9 @@ class HtmlToText(Stage[HtmlToTextConfig]):
             )
             hint = _MOJIBAKE_HINT_RE.search
             self._fix = lambda text: ftfy.fix_text(text, config=ftfy_config) if hint(text) else text
+
+    def columns(self) -> tuple[Column, ...]:
+        return self.writes if self.config.keep_head_meta else self.writes[:1]
 
     def _prepare(self, page: str | None) -> tuple[str | None, str | None]:
         """(the page cut to ``max_html_chars``, or None with a drop reason)."""

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 from curator.stages.text_utils import TERMINALS_TUPLE, duplicate_stats, first_reasons, texts_of, tokenize
 
 
@@ -56,6 +56,22 @@ class FineWebQuality(Stage[FineWebQualityConfig]):
     """
 
     name: ClassVar[str] = "fineweb_quality"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("quality_fineweb_line_punct_ratio", "fraction of non-blank lines ending in sentence-terminal "
+               "punctuation (0 without a non-blank line)", thresholds=("line_punct_thr",)),
+        Column("quality_fineweb_short_line_ratio", "fraction of non-blank lines of at most short_line_length "
+               "characters", thresholds=("short_line_thr",)),
+        Column("quality_fineweb_char_dup_ratio", "characters of lines repeating an earlier line over the text's "
+               "characters without newlines", thresholds=("char_duplicates_ratio",)),
+        Column("quality_fineweb_newline_ratio", "newlines per word", thresholds=("new_line_ratio",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {
+        "fineweb_empty": "no non-blank line",
+        "fineweb_line_punct_ratio": "fraction of lines ending in terminal punctuation below line_punct_thr",
+        "fineweb_short_line_ratio": "fraction of short lines above short_line_thr",
+        "fineweb_char_dup_ratio": "fraction of characters in duplicated lines above char_duplicates_ratio",
+        "fineweb_list_ratio": "newlines per word above new_line_ratio (a list-like document)",
+    }
 
     def signals(self, text: str) -> tuple[float, float, float, float]:
         """(line punctuation ratio, short line ratio, duplicated line char ratio, newline ratio);

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 from curator.stages.text_utils import (
     LINE_SPLIT_RE,
     PARAGRAPH_SPLIT_RE,
@@ -88,6 +88,34 @@ class GopherQuality(Stage[GopherQualityConfig]):
     """
 
     name: ClassVar[str] = "gopher_quality"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("quality_gopher_word_count", "non-symbol words", thresholds=("min_doc_words", "max_doc_words")),
+        Column("quality_gopher_mean_word_length", "mean non-symbol word length, in characters (0 without one)",
+               thresholds=("min_avg_word_length", "max_avg_word_length")),
+        Column("quality_gopher_hash_ratio", "# count per token", thresholds=("max_symbol_word_ratio",)),
+        Column("quality_gopher_ellipsis_ratio", "... and \u2026 count per token",
+               thresholds=("max_symbol_word_ratio",)),
+        Column("quality_gopher_bullet_lines_ratio", "fraction of lines starting with a bullet (\u2022 or -)",
+               thresholds=("max_bullet_lines_ratio",)),
+        Column("quality_gopher_ellipsis_lines_ratio", "fraction of lines ending in ... or \u2026",
+               thresholds=("max_ellipsis_lines_ratio",)),
+        Column("quality_gopher_alpha_words_ratio", "fraction of tokens holding an alphabetic character",
+               thresholds=("min_alpha_words_ratio",)),
+        Column("quality_gopher_stop_words", "distinct stop words (of stop_words) among the tokens",
+               thresholds=("min_stop_words",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {
+        "gopher_short_doc": "fewer non-symbol words than min_doc_words",
+        "gopher_long_doc": "more non-symbol words than max_doc_words",
+        "gopher_short_words": "mean word length below min_avg_word_length",
+        "gopher_long_words": "mean word length above max_avg_word_length",
+        "gopher_too_many_hashes": "# per token above max_symbol_word_ratio",
+        "gopher_too_many_ellipsis": "ellipses per token above max_symbol_word_ratio",
+        "gopher_too_many_bullets": "fraction of bullet lines above max_bullet_lines_ratio",
+        "gopher_too_many_end_ellipsis": "fraction of lines ending in an ellipsis above max_ellipsis_lines_ratio",
+        "gopher_few_alpha_words": "fraction of tokens with a letter below min_alpha_words_ratio",
+        "gopher_few_stop_words": "fewer distinct stop words than min_stop_words",
+    }
 
     def __init__(self, config: StageConfig | None = None, **params) -> None:
         super().__init__(config, **params)
@@ -259,6 +287,54 @@ class GopherRepetition(Stage[GopherRepetitionConfig]):
     """
 
     name: ClassVar[str] = "gopher_repetition"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("quality_gopher_dup_para_frac", "fraction of paragraphs repeating an earlier one",
+               thresholds=("max_dup_para_frac",)),
+        Column("quality_gopher_dup_para_char_frac", "fraction of the text's characters in repeated paragraphs",
+               thresholds=("max_dup_para_char_frac",)),
+        Column("quality_gopher_dup_line_frac", "fraction of lines repeating an earlier one",
+               thresholds=("max_dup_line_frac",)),
+        Column("quality_gopher_dup_line_char_frac", "fraction of the text's characters in repeated lines",
+               thresholds=("max_dup_line_char_frac",)),
+        Column("quality_gopher_top_{n}gram_frac", "characters of the most frequent n-gram times its count, over "
+               "the text's characters; one column per n of max_top_ngram_char_frac",
+               thresholds=("max_top_ngram_char_frac.{n}",)),
+        Column("quality_gopher_dup_{n}gram_frac", "fraction of the text's characters in n-grams repeating an "
+               "earlier one; one column per n of max_dup_ngram_char_frac",
+               thresholds=("max_dup_ngram_char_frac.{n}",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {
+        "gopher_empty": "empty text",
+        "gopher_dup_para": "fraction of repeated paragraphs above max_dup_para_frac",
+        "gopher_dup_para_chars": "fraction of characters in repeated paragraphs above max_dup_para_char_frac",
+        "gopher_dup_line": "fraction of repeated lines above max_dup_line_frac",
+        "gopher_dup_line_chars": "fraction of characters in repeated lines above max_dup_line_char_frac",
+        "gopher_top_{n}gram": "the most frequent n-gram covers more than max_top_ngram_char_frac[n] of the "
+                              "characters (one reason per n)",
+        "gopher_dup_{n}gram": "repeated n-grams cover more than max_dup_ngram_char_frac[n] of the characters "
+                              "(one reason per n)",
+    }
+
+    def columns(self) -> tuple[Column, ...]:
+        cfg = self.config
+        return (*(c for c in self.writes if "{n}" not in c.name),
+                *(Column(f"quality_gopher_top_{n}gram_frac", f"characters of the most frequent {n}-gram times its "
+                         "count, over the text's characters", thresholds=(f"max_top_ngram_char_frac.{n}",))
+                  for n in cfg.max_top_ngram_char_frac),
+                *(Column(f"quality_gopher_dup_{n}gram_frac", f"fraction of the text's characters in {n}-grams "
+                         "repeating an earlier one", thresholds=(f"max_dup_ngram_char_frac.{n}",))
+                  for n in cfg.max_dup_ngram_char_frac))
+
+    def reasons(self) -> dict[str, str]:
+        cfg = self.config
+        out = {r: m for r, m in self.drop_reasons.items() if "{n}" not in r}
+        for n in cfg.max_top_ngram_char_frac:
+            out[f"gopher_top_{n}gram"] = (f"the most frequent {n}-gram covers more than max_top_ngram_char_frac[{n}] "
+                                          "of the characters")
+        for n in cfg.max_dup_ngram_char_frac:
+            out[f"gopher_dup_{n}gram"] = (f"repeated {n}-grams cover more than max_dup_ngram_char_frac[{n}] of the "
+                                          "characters")
+        return out
 
     def signals(self, text: str) -> list[float]:
         """[dup para frac, dup para char frac, dup line frac, dup line char frac, top n-gram fracs...,

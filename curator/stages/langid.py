@@ -24,7 +24,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from curator.paths import InputPath
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 from curator.stages.fasttext_model import FastTextModel, lid176_path, prepare_text
 
 
@@ -48,6 +48,14 @@ class LangId(Stage[LangIdConfig]):
 
     name: ClassVar[str] = "langid"
     stateful: ClassVar[bool] = True
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("lang", "the model's best language code (null for a text with no word)"),
+        Column("lang_score", "probability of that language (0.0 for a text with no word)", thresholds=("threshold",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {
+        "lang_not_allowed": "the best language is not in languages",
+        "lang_low_score": "the best language's probability is below threshold",
+    }
 
     def __init__(self, config: LangIdConfig | None = None, **params) -> None:
         super().__init__(config, **params)

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 
 
 class MinLengthConfig(StageConfig):
@@ -30,6 +30,19 @@ class MinLength(Stage[MinLengthConfig]):
     """Length filter: ``too_short`` below ``min_chars``/``min_words``, ``too_long`` above ``max_chars``."""
 
     name: ClassVar[str] = "min_length"
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("quality_char_count", "characters (Unicode code points; 0 for a null text)",
+               thresholds=("min_chars", "max_chars")),
+        Column("quality_word_count", "whitespace-separated words (written only with min_words)",
+               thresholds=("min_words",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {
+        "too_short": "fewer than min_chars characters or min_words words",
+        "too_long": "more than max_chars characters",
+    }
+
+    def columns(self) -> tuple[Column, ...]:
+        return self.writes if self.config.min_words is not None else self.writes[:1]
 
     def __call__(self, table: pa.Table) -> pa.Table:
         cfg = self.config

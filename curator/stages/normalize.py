@@ -33,7 +33,7 @@ import pyarrow as pa
 import regex
 from pydantic import Field
 
-from curator.stages.base import Stage, StageConfig, set_column
+from curator.stages.base import Column, Stage, StageConfig, set_column
 
 
 class NormalizeConfig(StageConfig):
@@ -87,6 +87,7 @@ class Normalize(Stage[NormalizeConfig]):
     """
 
     name: ClassVar[str] = "normalize"
+    writes: ClassVar[tuple[Column, ...]] = (Column("text", "the normalized text (null stays null)"),)
 
     def __init__(self, config: StageConfig | None = None, **params) -> None:
         super().__init__(config, **params)

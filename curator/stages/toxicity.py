@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from curator.paths import InputPath
-from curator.stages.base import Stage, StageConfig, set_column, set_drops
+from curator.stages.base import Column, Stage, StageConfig, set_column, set_drops
 from curator.stages.fasttext_model import FastTextModel, prepare_text
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,19 @@ class Toxicity(Stage[ToxicityConfig]):
 
     name: ClassVar[str] = "toxicity"
     stateful: ClassVar[bool] = True
+    writes: ClassVar[tuple[Column, ...]] = (
+        Column("toxicity_word_ratio", "flagged words / words (0.0 for a text without words)",
+               thresholds=("max_word_ratio",)),
+        Column("toxicity_score", "P(positive_label) of the classifier (written only with model_path)",
+               thresholds=("classifier_threshold",)),
+    )
+    drop_reasons: ClassVar[dict[str, str]] = {
+        "toxic_words": "flagged-word ratio above max_word_ratio",
+        "toxic_classifier": "toxicity_score at or above classifier_threshold (model_path)",
+    }
+
+    def columns(self) -> tuple[Column, ...]:
+        return self.writes if self.config.model_path else self.writes[:1]
 
     def __init__(self, config: ToxicityConfig | None = None, **params) -> None:
         super().__init__(config, **params)
