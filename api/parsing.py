@@ -60,15 +60,15 @@ class BoundedLoader(yaml.SafeLoader):
 
 def load_yaml(text: str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     loader_cls = type("Loader", (BoundedLoader,), {"max_depth": max_depth})
-    loader = loader_cls(text)
+    loader = None
     try:
+        loader = loader_cls(text)  # the reader refuses control characters (NUL) already here
         data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        raise ParseError(f"body is not valid YAML: {exc}") from None
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. an integer of 5000 digits
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:  # ValueError: a 5000-digit integer
         raise ParseError(f"body is not valid YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return check_tree(data, max_depth)
 
 
