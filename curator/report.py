@@ -7,8 +7,9 @@ Built from what a finished run leaves behind: ``stats.json`` (the per-stage funn
 - funnel: documents and characters left after each stage, drops per stage and reason;
 - languages: documents per ``lang`` value, kept and rejected;
 - quality signals: a histogram per signal column (``quality_*``, ``lang_score``, ``toxicity_*``,
-  ``pii_count``, ``contaminated_ngrams``) of kept and rejected documents, with the stage's thresholds
-  from the spec (its defaults where the spec gives none) drawn as vertical lines;
+  ``pii_count``, ``contaminated_ngrams``) of kept and rejected documents, with the thresholds the stage
+  declares for the column (``Column.thresholds``), valued from the spec (its defaults where the spec gives
+  none), drawn as vertical lines;
 - dedup: the distribution of ``dup_cluster`` sizes over kept and rejected documents;
 - split and mix: documents per split and source, mix copies and down-sampled documents;
 - decontamination: matches per benchmark.
@@ -37,6 +38,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from curator.card import as_storage, committed_stats  # noqa: E402
+from curator.stages.base import Column  # noqa: E402
 from curator.storage import Storage  # noqa: E402
 
 SIGNAL_PREFIXES = ("quality_", "toxicity_")
@@ -44,38 +46,6 @@ SIGNAL_NAMES = ("lang_score", "pii_count", "contaminated_ngrams")
 CONTEXT_COLUMNS = ("source", "lang", "dup_cluster", "split", "mix_copy", "contaminated_benchmark",
                    "drop_reason", "drop_stage")
 KEPT, REJ = "#3b6ea8", "#d9822b"
-
-# signal column -> [(stage, parameter)] whose value is that column's threshold
-THRESHOLDS: dict[str, list[tuple[str, str]]] = {
-    "lang_score": [("langid", "threshold")],
-    "quality_char_count": [("min_length", "min_chars"), ("min_length", "max_chars")],
-    "quality_word_count": [("min_length", "min_words")],
-    "quality_gopher_word_count": [("gopher_quality", "min_doc_words"), ("gopher_quality", "max_doc_words")],
-    "quality_gopher_mean_word_length": [("gopher_quality", "min_avg_word_length"),
-                                        ("gopher_quality", "max_avg_word_length")],
-    "quality_gopher_hash_ratio": [("gopher_quality", "max_symbol_word_ratio")],
-    "quality_gopher_ellipsis_ratio": [("gopher_quality", "max_symbol_word_ratio")],
-    "quality_gopher_bullet_lines_ratio": [("gopher_quality", "max_bullet_lines_ratio")],
-    "quality_gopher_ellipsis_lines_ratio": [("gopher_quality", "max_ellipsis_lines_ratio")],
-    "quality_gopher_alpha_words_ratio": [("gopher_quality", "min_alpha_words_ratio")],
-    "quality_gopher_stop_words": [("gopher_quality", "min_stop_words")],
-    "quality_gopher_dup_para_frac": [("gopher_repetition", "max_dup_para_frac")],
-    "quality_gopher_dup_para_char_frac": [("gopher_repetition", "max_dup_para_char_frac")],
-    "quality_gopher_dup_line_frac": [("gopher_repetition", "max_dup_line_frac")],
-    "quality_gopher_dup_line_char_frac": [("gopher_repetition", "max_dup_line_char_frac")],
-    "quality_fineweb_line_punct_ratio": [("fineweb_quality", "line_punct_thr")],
-    "quality_fineweb_short_line_ratio": [("fineweb_quality", "short_line_thr")],
-    "quality_fineweb_char_dup_ratio": [("fineweb_quality", "char_duplicates_ratio")],
-    "quality_fineweb_newline_ratio": [("fineweb_quality", "new_line_ratio")],
-    "quality_c4_sentences": [("c4_quality", "min_num_sentences")],
-    "toxicity_word_ratio": [("toxicity", "max_word_ratio")],
-    "toxicity_score": [("toxicity", "classifier_threshold")],
-    "contaminated_ngrams": [("decontaminate", "min_matches")],
-}
-for _n in range(1, 33):
-    THRESHOLDS[f"quality_gopher_top_{_n}gram_frac"] = [("gopher_repetition", f"max_top_ngram_char_frac.{_n}")]
-    THRESHOLDS[f"quality_gopher_dup_{_n}gram_frac"] = [("gopher_repetition", f"max_dup_ngram_char_frac.{_n}")]
-
 
 # ---------------------------------------------------------------- reading
 
@@ -132,22 +102,44 @@ def stage_params(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def declared_columns(stage: str, params: dict[str, Any]) -> tuple[Column, ...]:
+    """The columns ``stage`` declares for these parameters (``columns()`` of the configured stage, read
+    without building it, so no model loads; the class's ``writes`` where that needs more than the config).
+    Empty for a stage that does not load."""
+    from curator import registry
+
+    try:
+        cls = registry.get(stage)
+    except registry.UnknownStageError:
+        return ()
+    try:
+        shell = cls.__new__(cls)
+        shell.config = cls.Config(**params)
+        return tuple(shell.columns())
+    except Exception:  # noqa: BLE001 - a config or columns() that needs a built stage: the class declaration
+        return tuple(cls.writes)
+
+
+def _param(params: dict[str, Any], key: str) -> Any:
+    """The value of a dotted config field (``max_top_ngram_char_frac.2``) in JSON-dumped parameters."""
+    value: Any = params
+    for part in key.split("."):
+        value = value.get(part, value.get(int(part)) if part.isdigit() else None) if isinstance(value, dict) else None
+    return value
+
+
 def thresholds_for(column: str, params: dict[str, dict[str, Any]]) -> list[tuple[str, float]]:
-    """(label, value) of each threshold the run's stages apply to ``column``."""
-    pairs = list(THRESHOLDS.get(column, []))
-    for name, p in params.items():  # a classifier's score column is configurable
-        if p.get("score_column") == column and "threshold" in p:
-            pairs.append((name, "threshold"))
+    """(label, value) of each threshold the run's stages apply to ``column``: the config fields each stage
+    declares as thresholds of the column (``Column.thresholds``), with the run's values."""
     found = []
-    for stage, key in pairs:
-        if stage not in params:
-            continue
-        value: Any = params[stage]
-        for part in key.split("."):
-            value = value.get(part, value.get(int(part)) if part.isdigit() else None) \
-                if isinstance(value, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            found.append((f"{stage}.{key}", float(value)))
+    for stage, p in params.items():
+        for col in declared_columns(stage, p):
+            if col.name != column:
+                continue
+            for key in col.thresholds:
+                value = _param(p, key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    found.append((f"{stage}.{key}", float(value)))
     return found
 
 

@@ -8,10 +8,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import matplotlib.axes
 import pyarrow as pa
 import pytest
 
-from curator.report import stage_params, thresholds_for, write_report
+from curator import registry
+from curator.report import signals_section, stage_params, thresholds_for, write_report
+from curator.stages.base import Column, Stage, StageConfig
 
 SECTIONS = ("summary", "funnel", "languages", "signals", "dedup", "split-mix", "decontamination")
 
@@ -50,6 +53,35 @@ def test_thresholds_come_from_the_spec_over_stage_defaults():
     assert thresholds_for("quality_gopher_top_3gram_frac", params) == []  # the spec replaced the dict
     assert thresholds_for("toxicity_word_ratio", params) == []  # no toxicity stage in this run
     assert params["decontaminate_missing_stage"] == {"x": 1}  # unknown stage: the spec's values as given
+
+
+class _ScorerConfig(StageConfig):
+    cutoff: float = 0.5
+    floor: float = 0.0
+
+
+class _Scorer(Stage[_ScorerConfig]):
+    """A stage from another package: the report knows its thresholds only from its declaration."""
+
+    name = "scorer"
+    writes = (Column("quality_scorer", "a score", thresholds=("cutoff",)),)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return table
+
+
+def test_a_drawn_threshold_comes_from_the_stage_declaration(monkeypatch):
+    real = registry.get
+    monkeypatch.setattr(registry, "get", lambda name: _Scorer if name == "scorer" else real(name))
+    params = stage_params({"spec": {"stages": [{"stage": "scorer", "cutoff": 0.25}]}})
+    assert params == {"scorer": {"cutoff": 0.25, "floor": 0.0}}
+    assert thresholds_for("quality_scorer", params) == [("scorer.cutoff", 0.25)]  # floor is no threshold
+    drawn = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "axvline", lambda self, x, **kw: drawn.append((x, kw["label"])))
+    signals_section(pa.table({"quality_scorer": [0.1, 0.2, 0.9]}), None, params)
+    assert drawn == [(0.25, "scorer.cutoff = 0.25")]
+    monkeypatch.setattr(_Scorer, "writes", (Column("quality_scorer", "a score", thresholds=("floor",)),))
+    assert thresholds_for("quality_scorer", params) == [("scorer.floor", 0.0)]
 
 
 def test_report_renders_for_a_run_without_stages(tmp_path, output_writer):
