@@ -28,6 +28,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from curator.paths import OutputPathError
     from curator.pipeline import RunFailed, run_pipeline
     from curator.stats import funnel_text
     from curator.writers.lock import OutputLockedError
@@ -38,7 +39,7 @@ def cmd_run(args) -> int:
         spec = spec.model_copy(update={"limit": args.limit})
     try:
         result = run_pipeline(spec, fresh=args.fresh)
-    except (OutputExistsError, OutputNotEmptyError, OutputLockedError) as exc:
+    except (OutputExistsError, OutputNotEmptyError, OutputLockedError, OutputPathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RunFailed as exc:

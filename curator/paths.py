@@ -155,3 +155,34 @@ def _first_role(annotation: Any) -> PathRole | None:
         if role is not None:
             return role
     return None
+
+
+DATA_ROOT_ENV = "CURATOR_DATA_ROOT"
+_JOB_COPY = f"{os.sep}runtime_resources{os.sep}working_dir_files{os.sep}"
+
+
+class OutputPathError(ValueError):
+    """A relative output path that would be written where it is lost (a Ray job's working-directory copy)."""
+
+
+def in_job_working_copy(cwd: str | None = None) -> bool:
+    """Whether this process runs in the temporary copy ``ray job submit --working-dir`` made."""
+    return _JOB_COPY in (cwd or os.getcwd()) + os.sep
+
+
+def place_output(path: str, cwd: str | None = None) -> str:
+    """Where a run writes ``path``: URLs and absolute paths as given; a relative path under
+    ``$CURATOR_DATA_ROOT`` when set, else under the working directory, except inside a Ray job's
+    working-directory copy, which disappears with the job: there it is refused with how to fix it."""
+    if is_url(path) or os.path.isabs(os.path.expanduser(path)):
+        return path
+    root = os.environ.get(DATA_ROOT_ENV)
+    if root:
+        return os.path.join(os.path.abspath(os.path.expanduser(root)), path)
+    if in_job_working_copy(cwd):
+        raise OutputPathError(
+            f"output.path {path!r} is relative, and this run is inside the copy of the working directory that "
+            "`ray job submit --working-dir` made, which is deleted with the job: give an absolute path or URL "
+            f"(--set output.path=/shared/data/{path}), or set {DATA_ROOT_ENV} for the job, e.g. "
+            f"--runtime-env-json '{{\"env_vars\": {{\"{DATA_ROOT_ENV}\": \"/shared/data\"}}}}'")
+    return path

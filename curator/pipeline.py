@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from curator import __version__
 from curator.card import merge_summaries, write_card
 from curator.decisions import ROWKEY, apply_for_ray, decision_columns, index_path, project, write_block
+from curator.paths import place_output
 from curator.plan import KEY_CHARS, Phase, RunPlan, StagePlan, Unit, build_plan
 from curator.readers import detect_format, expand_inputs
 from curator.report import write_report
@@ -164,6 +165,9 @@ class Progress:
 
 def run_pipeline(spec: PipelineSpec, *, fresh: bool = False) -> RunResult:
     """Execute ``spec`` end to end (resuming finished work unless ``fresh``); return manifest and stats."""
+    placed = place_output(spec.output.path)
+    if placed != spec.output.path:
+        spec = spec.model_copy(update={"output": spec.output.model_copy(update={"path": placed})})
     storage = Storage(spec.output.path)
     folder = OutputFolder(storage)
     previous = folder.manifest()
