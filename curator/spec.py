@@ -120,8 +120,8 @@ class PipelineSpec(_Model):
     inputs: list[InputSpec] = Field(min_length=1, description="what to read")
     stages: list[StageSpec] = Field(default_factory=list, description="the stages, run in this order")
     output: OutputSpec = Field(description="where and how to write the result")
-    seed: int = Field(0, description="seed the global stages hash with (fuzzy_dedup, split, mix) unless "
-                      "they set their own: the same input, spec and seed give the same output")
+    seed: int = Field(0, description="hash seed of fuzzy_dedup, split and mix (where they set none) and of the "
+                      "output.rejected_sample choice: the same input, spec and seed give the same output")
     ray: RaySpec = Field(default_factory=RaySpec, description="the Ray cluster and batch settings")
     on_error: Literal["skip", "fail"] = Field(
         "skip", description="skip: a bad file or a document a stage fails on is counted and skipped; fail: stop")
