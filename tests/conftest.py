@@ -3,6 +3,10 @@
 One local Ray cluster per test session: ``ray start --head`` in a temporary folder (so the job
 submission path, ``ray job submit``, is real too), stopped at the end. Tests that need Ray take the
 ``ray_cluster`` fixture (or ``ray_address`` for the dashboard URL).
+
+Hypothesis runs under the ``ci`` profile unless ``HYPOTHESIS_PROFILE`` names another: derandomized (the
+same examples every run, so a red CI run reproduces) with no deadline (a loaded 2-core machine is slow);
+``HYPOTHESIS_PROFILE=explore`` draws new random examples, ten times as many, to look for bugs.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=1000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _free_port() -> int:
