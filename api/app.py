@@ -24,7 +24,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.models import NamedPipeline
 from api.paths import Confiner
 from api.ray_jobs import RayJobs
-from api.routers import dashboard, health, jobs, stages, trainings
+from api.routers import dashboard, docs, health, jobs, stages, trainings
 from api.settings import Settings
 from api.store import Store
 from curator import __version__
@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=_lifespan,
         description="Submit and watch data-curation and training jobs running on Ray.",
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: api/routers/docs.py serves local ones
+        redoc_url=None,
     )
     if not auth.tokens and not auth.disabled:
         token = secrets.token_urlsafe(24)
@@ -98,11 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth = auth
     app.state.metrics = metrics
     app.state.confiner = Confiner(settings.resolved_roots(), settings.allowed_url_prefixes)
-    app.state.service = JobService(settings, store, RayJobs(settings.dashboard_address()), metrics)
+    ray = RayJobs(settings.dashboard_address(), settings.ray_token())
+    app.state.service = JobService(settings, store, ray, metrics)
 
     for router in (jobs.router, trainings.router, stages.router, health.router, dashboard.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")
+    docs.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.openapi = _openapi(app)

@@ -1,8 +1,12 @@
 """``curator serve``: run the job service with uvicorn.
 
 With no Ray job server configured (``CURATOR_RAY_ADDRESS``, or ``RAY_ADDRESS`` as an http URL), it reuses a
-local head answering on the dashboard port or starts one with ``ray start --head``. That head is left
-running on exit, so jobs survive a restart of the service (stop it with ``ray stop``).
+local head whose job server answers on the dashboard port (8265), or starts one with ``ray start --head``.
+That head gets free ports for the GCS and Ray's other services (6379, Ray's default GCS port, is often
+taken, e.g. by Redis), and a free dashboard port if 8265 is taken by something that is not Ray. It is left
+running on exit, so jobs survive a restart of the service (stop it with ``ray stop``). A head with token
+authentication (Ray's default since 2.50) is used with the token ``ray start`` stored in
+``~/.ray/auth_token`` (or the one configured, see api/ray_jobs.py).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -19,29 +24,55 @@ import httpx
 
 log = logging.getLogger("api.serve")
 
+# Ray's services besides the GCS and the dashboard, each moved to a free port when this starts a head
+PORT_FLAGS = ("ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+              "runtime-env-agent-port", "metrics-export-port", "node-manager-port", "object-manager-port")
 
-def _answers(address: str) -> bool:
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ray_answers(address: str) -> bool:
+    """A Ray job server answers at ``address`` (with or without token auth: 401/403 are Ray's answers too)."""
     try:
-        return httpx.get(address + "/api/version", timeout=2).status_code == 200
+        r = httpx.get(address + "/api/version", timeout=2)
     except httpx.HTTPError:
         return False
+    if r.status_code == 200:
+        return "ray_version" in r.text
+    return r.status_code in (401, 403) and "authentication token" in r.text
 
 
-def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, timeout: float = 60) -> str:
+def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, timeout: float = 90) -> str:
     """Reuse or start a local Ray head; return its dashboard (job server) address."""
     address = f"http://127.0.0.1:{dashboard_port}"
-    if _answers(address):
+    if ray_answers(address):
         log.info("using the Ray head already answering at %s", address)
         return address
+    if port_in_use(dashboard_port):
+        dashboard_port = free_port()
+        log.warning("port %s is taken by something that is not Ray; the head's dashboard uses %d",
+                    address.rsplit(":", 1)[1], dashboard_port)
+        address = f"http://127.0.0.1:{dashboard_port}"
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     cmd = [
         ray_bin,
         "start",
         "--head",
+        f"--port={free_port()}",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dashboard_port}",
         "--include-dashboard=true",
         "--disable-usage-stats",
+        *(f"--{flag}={free_port()}" for flag in PORT_FLAGS),
     ]
     if num_cpus:
         cmd.append(f"--num-cpus={num_cpus}")
@@ -51,7 +82,7 @@ def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, ti
         raise SystemExit(f"`ray start --head` failed:\n{proc.stderr or proc.stdout}")
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if _answers(address):
+        if ray_answers(address):
             return address
         time.sleep(0.5)
     raise SystemExit(f"the local Ray head did not answer at {address} within {timeout:.0f}s")

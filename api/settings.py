@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CsvList = Annotated[list[str], NoDecode]
@@ -24,6 +24,10 @@ class Settings(BaseSettings):
         description="Ray dashboard (job server) URL, e.g. http://127.0.0.1:8265. Unset: RAY_ADDRESS if it "
         "is an http URL, else `curator serve` starts a local head",
     )
+    ray_auth_token: SecretStr | None = Field(
+        None, description="token of a Ray cluster with token authentication (RAY_AUTH_TOKEN, ~/.ray/auth_token "
+        "if unset)")
+    ray_auth_token_file: Path | None = Field(None, description="file holding that token")
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset: sqlite:///<state_dir>/jobs.db")
     db_schema: str | None = Field(
         None,
@@ -77,6 +81,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.state_dir / 'jobs.db').resolve()}"
+
+    def ray_token(self) -> str | None:
+        from api.ray_jobs import find_token
+
+        return find_token(self.ray_auth_token.get_secret_value() if self.ray_auth_token else None,
+                          self.ray_auth_token_file)
 
     def dashboard_address(self) -> str | None:
         if self.ray_address:

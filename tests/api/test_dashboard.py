@@ -1,6 +1,7 @@
-"""The dashboard in headless Chromium (Debian's chromium + chromium-driver, driven by selenium) against a
-live server with a finished and a running job: rows appear, the funnel chart renders, a screenshot is
-saved and is not blank."""
+"""The dashboard and the API docs in headless Chromium (Debian's chromium + chromium-driver, driven by
+selenium) with no network but the server's: /docs renders every operation; against a live server with a
+finished and a running job the dashboard's rows appear, the funnel chart renders, a screenshot is saved
+and is not blank."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import shutil
 
 import pytest
 from service_harness import TOKEN, job_status, tiny_spec, wait_for
-
-pytestmark = pytest.mark.ray
 
 CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
 
@@ -32,6 +31,7 @@ def browser():
         "--no-first-run",
         "--disable-dev-shm-usage",
         "--window-size=1400,900",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # no network: only the server answers
     ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=DRIVER))
@@ -39,6 +39,36 @@ def browser():
     driver.quit()
 
 
+@pytest.mark.parametrize("plain_server", ["sqlite"], indirect=True)
+def test_docs_page_renders_every_operation_offline(plain_server, browser):
+    """/docs is Swagger UI from the locally installed assets: with every host but 127.0.0.1 unresolvable it
+    still renders one block per operation of the schema, and loads nothing from anywhere else."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    schema = httpx.get(plain_server.url + "/openapi.json").json()
+    operations = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    browser.get(plain_server.url + "/docs")
+    blocks = wait_for(
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock .opblock-summary-path"), timeout=30, what="operations"
+    )
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) == len(operations), timeout=30,
+             what="every operation")
+    shown = {
+        (b.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text,
+         b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"))
+        for b in browser.find_elements(By.CSS_SELECTOR, ".opblock")
+    }
+    assert blocks and shown == operations and ("POST", "/v1/jobs/{job_id}/retry") in shown
+    assert browser.find_element(By.CSS_SELECTOR, ".info .title").text.startswith("curator job service")
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(u.startswith(plain_server.url) for u in loaded), loaded
+    browser.get(plain_server.url + "/redoc")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-section-id^='tag/jobs']"), timeout=30,
+             what="ReDoc's jobs section")
+
+
+@pytest.mark.ray
 @pytest.mark.parametrize("ray_server", ["sqlite"], indirect=True)
 def test_dashboard_lists_jobs_and_draws_the_funnel(ray_server, finished_job, browser, tmp_path):
     from PIL import Image

@@ -183,18 +183,24 @@ def test_training_is_submitted_to_ray_with_its_flags(ray_server, ray_head, finis
             assert c.post(f"/v1/jobs/{job['id']}/cancel").status_code in (202, 409)
         done = wait_for(lambda: job_status(c, job["id"], DONE), what="training to stop")
         assert done["status"] in ("cancelled", "failed")
-        # GPUs are asked of Ray for the job's entrypoint: this cluster has none, so Ray holds it pending
-        # (bob's job: Ray applies a stop only once the job starts, so it stays pending, counting against
-        # its owner's quota, until the head goes at the end of the session)
-        with ray_server.client(OTHER_TOKEN) as bob:
-            r = bob.post("/v1/trainings", json={**body, "gpus": 1, "cpus": 2})
-            assert r.status_code == 201, r.text
-            job = r.json()["job"]
-            actor = wait_for(lambda: _supervisor(ray_head["dashboard"], job["submission_id"]), what="job actor")
-            assert actor["required_resources"] == {"GPU": 1.0, "CPU": 2.0}
-            assert actor["state"] == "PENDING_CREATION" and job_status(bob, job["id"], {"pending"})
-            r = bob.post(f"/v1/jobs/{job['id']}/cancel")
-            assert r.status_code == 202 and r.json()["cancel_requested"] and r.json()["status"] == "pending"
+        # GPUs are asked of Ray for the job's entrypoint: this cluster has none, so Ray holds it pending.
+        # Ray applies a stop only once a job starts; the service cancels it at once and the entrypoint's
+        # guard makes a later start a no-op
+        r = c.post("/v1/trainings", json={**body, "gpus": 1, "cpus": 2})
+        assert r.status_code == 201, r.text
+        job = r.json()["job"]
+        actor = wait_for(lambda: _supervisor(ray_head["dashboard"], job["submission_id"]), what="job actor")
+        assert actor["required_resources"] == {"GPU": 1.0, "CPU": 2.0}
+        assert actor["state"] == "PENDING_CREATION" and job_status(c, job["id"], {"pending"})
+        with ray_server.client(OTHER_TOKEN) as bob:  # not bob's job: as if it did not exist
+            assert bob.post(f"/v1/jobs/{job['id']}/cancel").status_code == 404
+        r = c.post(f"/v1/jobs/{job['id']}/cancel")
+        assert r.status_code == 202 and r.json()["cancel_requested"] and r.json()["status"] == "cancelled", r.text
+        assert r.json()["message"] == "cancelled while Ray held it pending; it will not run"
+        assert (ray_server.tmp / "state" / "jobs" / job["id"] / "cancelled").exists()
+        info = JobSubmissionClient(ray_head["dashboard"]).get_job_info(job["submission_id"])
+        assert str(info.status.value) == "PENDING" and info.entrypoint.startswith("if [ -e ")
+        assert job_status(c, job["id"], {"cancelled"})  # and it stays so: no longer counted as active
 
 
 def _supervisor(dashboard: str, submission_id: str) -> dict | None:
