@@ -52,4 +52,4 @@ def test_good_document_kept_and_bad_input():
     reasons = FineWebQuality()(_table(good, "", None, big, garbage, rtl)).column("drop_reason").to_pylist()
     assert reasons[:3] == [None, "fineweb_empty", "fineweb_empty"]
     assert reasons[3] == "fineweb_line_punct_ratio" and reasons[5] is None
-    assert reasons[4] is not None
+    assert reasons[4] == "fineweb_line_punct_ratio"  # the garbage's lines end in symbols, not punctuation

@@ -173,12 +173,17 @@ def test_bad_input_no_crash_and_a_decision():
     mixed = "English text, русский текст, 中文文本, عربي النص. " * 20
     rtl = "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd. " * 40
     table = _table("", big, garbage, mixed, rtl)
+    reasons = {}
     for stage in (GopherQuality(), GopherRepetition()):
         out = stage(table)
         assert out.num_rows == 5
-        reasons = out.column("drop_reason").to_pylist()
-        assert reasons[0] is not None  # empty text is dropped
-        assert reasons[1] is not None  # "word word ..." is all repetition / no stop words
+        reasons[stage.name] = out.column("drop_reason").to_pylist()
+    # empty; 10M words (> max_doc_words); symbols; "," and "." tokens put the alpha-word share below 0.8
+    assert reasons["gopher_quality"] == ["gopher_short_doc", "gopher_long_doc", "gopher_few_alpha_words",
+                                         "gopher_few_alpha_words", "gopher_few_alpha_words"]
+    # empty; "word word" is every 2-gram; the garbage block's lines repeat 10 times; one line repeated
+    assert reasons["gopher_repetition"] == ["gopher_empty", "gopher_top_2gram", "gopher_dup_line",
+                                            "gopher_top_2gram", "gopher_top_2gram"]
 
 
 def test_tokenizer_examples():
