@@ -83,7 +83,7 @@ class Confiner:
         cut = next((i for i, part in enumerate(parts) if _MAGIC.search(part)), len(parts))
         static = Path(*parts[:cut]).resolve()
         if not self.inside(static):
-            raise PathError(field, f"{raw!r} is outside the data roots")
+            raise PathError(field, self._outside(raw, static))
         pattern = str(static.joinpath(*parts[cut:])) if cut < len(parts) else str(static)
         matches = (
             sorted(glob.glob(pattern, recursive=True)) if cut < len(parts) else ([pattern] if static.exists() else [])
@@ -103,12 +103,20 @@ class Confiner:
             raise PathError(field, "an output path cannot contain glob characters")
         resolved = path.resolve()
         if not self.inside(resolved):
-            raise PathError(field, f"{raw!r} is outside the data roots")
+            raise PathError(field, self._outside(raw, resolved))
         if resolved in self.roots and not allow_root:
             raise PathError(field, "the output must be a folder inside a data root, not the root itself")
         if resolved.exists() and not resolved.is_dir():
             raise PathError(field, f"{raw!r} exists and is not a folder")
         return str(resolved)
+
+    def _outside(self, raw: str, resolved: Path) -> str:
+        """Why ``raw`` is refused, saying where a relative path went and where paths may go."""
+        roots = ", ".join(str(r) for r in self.roots)
+        if Path(raw).is_absolute() or raw.startswith(("~", "file://")):
+            return f"{raw!r} is outside the data roots ({roots})"
+        return (f"{raw!r} is outside the data roots: relative paths resolve against {self.base}, giving {resolved}; "
+                f"use a path inside one of {roots}")
 
     def file_params(self, field: str, params: dict[str, Any]) -> dict[str, Any]:
         """Confine the string values under path-like keys of untyped parameters (reader options)."""

@@ -211,3 +211,18 @@ def test_typed_stage_paths_and_untyped_reader_options(tree):
     assert c.file_params("o", {"text_field": "x"}) == {"text_field": "x"}
     with pytest.raises(PathError, match=r"^o\.schema_file: "):
         c.file_params("o", {"schema_file": "/etc/passwd"})
+
+
+def test_relative_paths_say_where_they_resolved_and_where_they_may_go(tree):
+    root, outside = tree["root"], tree["outside"]
+    named = Confiner([root]).with_base(outside)  # a named pipeline whose folder is not inside a root
+    with pytest.raises(PathError) as info:
+        named.output_dir("output.path", "out/quickstart")
+    assert str(info.value) == (
+        f"output.path: 'out/quickstart' is outside the data roots: relative paths resolve against {outside}, "
+        f"giving {outside / 'out' / 'quickstart'}; use a path inside one of {root}"
+    )
+    with pytest.raises(PathError, match=r"^output\.path: '/tmp/x' is outside the data roots \("):
+        named.output_dir("output.path", "/tmp/x")
+    assert named.output_dir("output.path", str(root / "out")) == str(root / "out")
+    assert Confiner([root]).output_dir("output.path", "out/q") == str(root / "out" / "q")  # the first root
