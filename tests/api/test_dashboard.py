@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from pathlib import Path
 
 import pytest
 from service_harness import TOKEN, job_status, tiny_spec, wait_for
@@ -97,6 +98,12 @@ def test_dashboard_lists_jobs_and_draws_the_funnel(ray_server, finished_job, bro
         assert labels[0] == "read" and labels[2] == "min_length"
         assert "3 kept · 2 dropped (too_short 2)" in labels[3]
         assert float(bars[1].get_attribute("width")) < float(bars[0].get_attribute("width"))
+        assert "docs/s" in labels[3]  # the stage's throughput
+        meta = browser.find_element(By.ID, "funnel-meta").text
+        assert meta.startswith("succeeded") and "1/1 input units" in meta and " · took " in meta
+        wait_for(lambda: "done: 3 kept, 2 rejected" in browser.find_element(By.ID, "log").text, timeout=30,
+                 what="the log's tail")
+        assert browser.find_element(By.ID, "retry").is_displayed() is False
         assert browser.find_element(By.ID, "manifest-link").is_displayed()
         report = browser.find_element(By.ID, "report-link")
         assert report.is_displayed() and report.get_attribute("href").endswith(f"/v1/jobs/{finished_job['id']}/report")
@@ -110,3 +117,107 @@ def test_dashboard_lists_jobs_and_draws_the_funnel(ray_server, finished_job, bro
         with ray_server.client() as c:  # stopped, so that it no longer counts against the quota
             c.post(f"/v1/jobs/{running}/cancel")
             wait_for(lambda: job_status(c, running, {"cancelled", "failed", "succeeded"}), what="cancellation")
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("ray_server", ["sqlite"], indirect=True)
+def test_dashboard_cancels_retries_and_shows_errors_and_logs(ray_server, browser):
+    """A running job's log tail; cancel, then retry (a new job into the same output, which then runs to
+    the end); a failed run's one-line error."""
+    from selenium.webdriver.common.by import By
+
+    data = ray_server.data
+    (data / "doomed.jsonl").write_text((data / "in.jsonl").read_text())
+    with ray_server.client() as c:
+        running = c.post("/v1/jobs", json=tiny_spec(data, "gated-ui", "out/ui")).json()["id"]
+        doomed_spec = tiny_spec(data, "gated-doomed", "out/doomed")
+        doomed_spec["inputs"] = [{"path": str(data / "doomed.jsonl")}]
+        doomed = c.post("/v1/jobs", json=doomed_spec).json()["id"]
+        for job_id in (running, doomed):
+            wait_for(lambda j=job_id: job_status(c, j, {"running"}), what="gated jobs to run")
+        (data / "doomed.jsonl").unlink()  # the run then fails on its input
+        (ray_server.gates / "gated-doomed").touch()
+        failed = wait_for(lambda: job_status(c, doomed, {"failed", "succeeded"}), what="doomed job")
+    assert failed["status"] == "failed" and failed["error"] and "\n" not in failed["error"], failed
+    assert "doomed.jsonl" in failed["error"] and "Traceback" not in failed["error"]
+
+    browser.get(f"{ray_server.url}/#token={TOKEN}")
+
+    def select(job_id):
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{job_id}"]'), timeout=30,
+                 what=f"row of {job_id}")[0].click()
+        wait_for(lambda: job_id in browser.find_element(By.ID, "detail-title").text, timeout=30, what="detail")
+
+    def status_of(job_id):
+        rows = browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{job_id}"] .status')
+        return rows[0].text if rows else None
+
+    select(doomed)
+    error = wait_for(lambda: browser.find_element(By.ID, "detail-error"), timeout=30, what="error line")
+    wait_for(error.is_displayed, timeout=30, what="error line shown")
+    assert error.text == "error: " + failed["error"]
+    assert browser.find_element(By.ID, "retry").is_displayed()
+
+    select(running)
+    wait_for(lambda: "Running entrypoint for job" in browser.find_element(By.ID, "log").text, timeout=30,
+             what="the running job's log tail")
+    assert browser.find_element(By.ID, "cancel").is_displayed()
+    assert not browser.find_element(By.ID, "retry").is_displayed()
+    browser.find_element(By.ID, "cancel").click()
+    wait_for(lambda: status_of(running) == "cancelled", timeout=60, what="cancelled in the list")
+    (ray_server.gates / "gated-ui").touch()
+    retry = wait_for(lambda: browser.find_element(By.ID, "retry") if browser.find_element(By.ID, "retry")
+                     .is_displayed() else None, timeout=30, what="retry button")
+    retry.click()
+    meta = wait_for(lambda: browser.find_element(By.ID, "detail-meta").text if f"retry of {running}" in
+                    browser.find_element(By.ID, "detail-meta").text else None, timeout=30, what="the new job")
+    new_id = browser.find_element(By.ID, "detail-title").text.split("(")[-1].rstrip(")")
+    assert new_id != running and new_id.startswith("j")
+    wait_for(lambda: status_of(new_id) == "succeeded", timeout=120, what="the retried job to finish")
+    assert meta
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("ray_server", ["sqlite"], indirect=True)
+def test_dashboard_draws_a_trainings_loss_curve(ray_server, finished_job, browser):
+    """A training job (held pending by Ray: it asks for a GPU this cluster lacks) whose run folder gets
+    the trainer's own progress.json and metrics.jsonl, written by trainer.metrics as a run writes them:
+    the page shows step, losses, tokens/s and ETA, and draws the train and eval curves."""
+    pytest.importorskip("trainer.train")
+    from selenium.webdriver.common.by import By
+
+    from trainer.metrics import Metrics, Progress
+
+    with ray_server.client() as c:
+        r = c.post("/v1/trainings", json={"job_id": finished_job["id"], "gpus": 1, "args": {"max_steps": 100}})
+        if r.status_code == 501:
+            pytest.skip(r.json()["detail"])
+        assert r.status_code == 201, r.text
+        job = r.json()["job"]
+    try:
+        run = Path(job["output_path"])
+        run.mkdir(parents=True, exist_ok=True)
+        progress, metrics = Progress(run, True, 0, 100, 100), Metrics(run, True, False, None)
+        for step in range(5, 45, 5):
+            rec = {"step": step, "loss": 8.0 - step / 10, "tokens": step * 1024, "tok_per_s": 2048.0 + step}
+            metrics.write(rec)
+            progress.update(rec)
+            if step % 20 == 0:
+                ev = {"step": step, "eval_loss": 8.5 - step / 10}
+                metrics.write(ev)
+                progress.update(ev)
+        browser.get(f"{ray_server.url}/#token={TOKEN}")
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{job["id"]}"]'), timeout=30,
+                 what="training row")[0].click()
+        train = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#loss-chart polyline.train"), timeout=30,
+                         what="train curve")[0]
+        assert len(train.get_attribute("points").split()) == 8
+        assert len(browser.find_element(By.CSS_SELECTOR, "#loss-chart polyline.eval").get_attribute("points")
+                   .split()) == 2
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#loss-chart circle.eval-point")) == 2
+        meta = browser.find_element(By.ID, "training-meta").text
+        assert meta.startswith("running · step 40/100 · train loss 4.000 · eval loss 4.500 · 2,088 tokens/s · ETA ")
+        assert not browser.find_element(By.ID, "curation-view").is_displayed()
+    finally:
+        with ray_server.client() as c:
+            c.post(f"/v1/jobs/{job['id']}/cancel")
