@@ -173,18 +173,27 @@ def read_jsonl(path: Path, max_bytes: int = 8 << 20) -> list[dict[str, Any]]:
 
 
 _CLI_ERROR = re.compile(r"^error: (.+)$", re.MULTILINE)
+_SPEC_ERROR = re.compile(r"^invalid pipeline spec:\s*\n\s+(\S.*)$", re.MULTILINE)
+_EXC_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(\w*(?:Error|Exception)): (.+)$", re.MULTILINE)
 
 
 def error_line(stats: dict[str, Any] | None, ray_message: str | None) -> str | None:
-    """The one line that says why a run failed: the run's own ``error``, else the CLI's last ``error:``
-    line in Ray's message (which quotes the log's tail), else the first line of that message."""
+    """The one line that says why a run failed: the run's own ``error``; else, from Ray's message (which
+    quotes the log's tail), the CLI's last ``error:`` line, the first problem of an invalid spec, or the last
+    ``SomeError: message`` line; else the message's first line."""
     if stats and stats.get("error"):
         return str(stats["error"]).strip().splitlines()[0][:1000]
-    if not ray_message:
+    if not ray_message or not ray_message.strip():
         return None
-    found = _CLI_ERROR.findall(ray_message)
-    line = found[-1] if found else ray_message.strip().splitlines()[0] if ray_message.strip() else None
-    return line.strip()[:1000] if line else None
+    if found := _CLI_ERROR.findall(ray_message):
+        line = found[-1]
+    elif found := _SPEC_ERROR.findall(ray_message):
+        line = f"invalid pipeline spec: {found[-1]}"
+    elif found := _EXC_LINE.findall(ray_message):
+        line = ": ".join(found[-1])
+    else:
+        line = ray_message.strip().splitlines()[0]
+    return line.strip()[:1000]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

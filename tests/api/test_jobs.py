@@ -280,3 +280,17 @@ def test_progress_eta_and_training_view():
     assert view["curve"]["eval"] == [{"step": 500, "loss": 6.0}, {"step": 1000, "loss": 5.5}]
     assert (view["state"], view["step"], view["eta_s"]) == ("running", 1000, 30.0)
     assert training_view(None, []) is None
+
+
+def test_error_line_from_rays_message_when_the_run_wrote_none():
+    from api.jobs import error_line
+
+    head = "Job entrypoint command failed with exit code 2, last available logs (truncated to 20,000 chars):\n"
+    spec = head + "invalid pipeline spec:\n  inputs[0].path: input pattern '/d/x.jsonl' matched no files\n  seed: bad\n"
+    first = "inputs[0].path: input pattern '/d/x.jsonl' matched no files"
+    assert error_line(None, spec) == f"invalid pipeline spec: {first}"
+    trace = head + "Traceback (most recent call last):\n  File \"x\", line 1\nmodule.sub.KeyError: 'text'\n"
+    assert error_line(None, trace) == "KeyError: 'text'"
+    assert error_line({"error": None}, head) == head.strip()
+    assert error_line({"error": "stage pii: a.jsonl: boom"}, trace) == "stage pii: a.jsonl: boom"
+    assert error_line(None, None) is None and error_line(None, "  ") is None
