@@ -96,12 +96,16 @@ def test_cancel_quota_and_output_clash(ray_server, ray_head, finished_job):
         with ray_server.client(OTHER_TOKEN) as bob:  # the quota is per token: bob still may
             r = bob.post("/v1/jobs", json=tiny_spec(ray_server.data, "gated-bob", "out/bob"))
             assert r.status_code == 201 and r.json()["job"]["owner"] == "bob", r.text
-            ids.append(r.json()["id"])
+            bobs = r.json()["id"]
+            wait_for(lambda: job_status(bob, bobs, {"running"} | DONE), what="bob's job to run")
+            assert c.post(f"/v1/jobs/{bobs}/cancel").status_code == 404  # not alice's to cancel
+            assert bob.post(f"/v1/jobs/{bobs}/cancel").status_code == 202
+            wait_for(lambda: job_status(bob, bobs, DONE), what="bob's cancellation")
         for job_id in ids[1:]:
             assert c.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
         for job_id in ids[1:]:  # once Ray confirms, they no longer count against the quota
             wait_for(lambda j=job_id: job_status(c, j, DONE), what="cancellation")
-        assert str(JobSubmissionClient(ray_head["dashboard"]).get_job_status(f"curator-{ids[-1]}").value) == "STOPPED"
+        assert str(JobSubmissionClient(ray_head["dashboard"]).get_job_status(f"curator-{bobs}").value) == "STOPPED"
         # an active job owns its output folder
         r = c.post("/v1/jobs", json=tiny_spec(ray_server.data, "gated-clash", "out/c0"))
         assert r.status_code == 409 and ids[0] in r.json()["detail"]
