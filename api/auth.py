@@ -67,7 +67,7 @@ def parse_entry(entry: str) -> TokenEntry:
             f"got {got}"
         )
     if plus and role not in ROLES:
-        raise TokenError(f"token entry for {name!r}: unknown role {role[:20]!r} (known: {', '.join(sorted(ROLES))})")
+        raise TokenError(f"token entry for {name!r}: unknown role after '+' (known: {', '.join(sorted(ROLES))})")
     m = _HASHED.match(secret)
     return TokenEntry(name, bytes.fromhex(m.group(1)) if m else hash_token(secret), role == "admin")
 
