@@ -80,7 +80,7 @@ case "$role" in
   health)
     current=$(cat "$role_file" 2>/dev/null || true)
     case "$current" in
-      head) exec ray health-check --address "127.0.0.1:$RAY_PORT" ;;
+      head) exec ray health-check --address "$(node_ip):$RAY_PORT" ;;
       worker) grep -qsx raylet /proc/[0-9]*/comm || die "health: no raylet process" ;;
       api) exec python -c "import sys, urllib.request as u; \
 sys.exit(u.urlopen('http://127.0.0.1:${CURATOR_PORT:-8000}/healthz', timeout=5).status != 200)" ;;

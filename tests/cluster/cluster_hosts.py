@@ -124,6 +124,16 @@ class Host:
                     out.append(pid)
         return out
 
+    def pids_titled(self, title: str) -> list[int]:
+        """Processes of this host whose command line starts with ``title`` (Ray workers retitle themselves
+        ``ray::<task name>`` while they run a task)."""
+        out = []
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title.encode()):
+                    out.append(pid)
+        return out
+
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM to ``ray start`` (it stops its node in order), then SIGKILL to whatever is left."""
         if self.proc is not None and self.proc.poll() is None:
@@ -147,8 +157,9 @@ class TwoHosts:
     """``with TwoHosts(cpus=1) as c:`` a Ray head on ``c.a`` and a worker node on ``c.b`` (custom resources
     ``hostA``/``hostB`` of 1 each), ready; everything they started is stopped and the namespaces deleted on exit."""
 
-    def __init__(self, cpus: int = 1, use_netns: bool = True) -> None:
+    def __init__(self, cpus: int = 1, use_netns: bool = True, env: dict[str, str] | None = None) -> None:
         self.cpus = cpus
+        self.node_extra_env = dict(env or {})
         self.use_netns = use_netns
         self.tmp = Path(tempfile.mkdtemp(prefix="cl-", dir="/tmp"))  # short: Ray's socket paths are limited
         tag = f"{os.getpid() % 100000}{random.randrange(100):02d}"
@@ -190,7 +201,8 @@ class TwoHosts:
 
     def _node_env(self, host: Host, resource: str) -> dict[str, str]:
         env = {"RAY_PORT": str(self.gcs_port), "RAY_NUM_CPUS": str(self.cpus), "RAY_TEMP_DIR": str(host.temp_dir),
-               "RAY_RESOURCES": json.dumps({resource: 1}), "RAY_OBJECT_STORE_MEMORY": str(300 * 2**20)}
+               "RAY_RESOURCES": json.dumps({resource: 1}), "RAY_OBJECT_STORE_MEMORY": str(300 * 2**20),
+               **self.node_extra_env}
         if host.ns is None:  # two nodes in one port space: every port of each node moved to a free one
             env["RAY_NODE_IP"] = "127.0.0.1"
             flags = ["dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",

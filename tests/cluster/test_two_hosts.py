@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from cluster_hosts import PARTS, REPO, TwoHosts, curator_run_cmd
+from cluster_hosts import ENTRYPOINT, PARTS, REPO, TwoHosts, curator_run_cmd
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -54,6 +54,9 @@ def test_entrypoint_roles_start_one_node_per_host(two_hosts: TwoHosts):
     a, b = two_hosts.node_of("hostA"), two_hosts.node_of("hostB")
     assert a["is_head_node"] and not b["is_head_node"]
     assert a["resources_total"]["CPU"] == 1 and b["resources_total"]["CPU"] == 1
+    # the containers' health check, per role
+    assert two_hosts.a.run([str(ENTRYPOINT), "health"], check=False).returncode == 0
+    assert two_hosts.b.run([str(ENTRYPOINT), "health"], check=False).returncode == 0
     if two_hosts.use_netns:
         # the node address came from `hostname -I` inside each namespace (RAY_NODE_IP unset)
         assert (a["node_ip"], b["node_ip"]) == (two_hosts.a.ip, two_hosts.b.ip)
@@ -95,20 +98,18 @@ def test_commoncrawl_on_two_hosts_equals_the_single_node_run(two_hosts: TwoHosts
 
 
 def _kill_raylet_when_busy(cluster: TwoHosts, sid: str, timeout: float = 300) -> int:
-    """Wait until one of the job's tasks runs on host B, then SIGKILL host B's raylet; return its pid."""
+    """Wait until host B runs one of the job's unit tasks (a worker titled ``ray::execute_unit``), then SIGKILL
+    host B's raylet; return its pid."""
     deadline = time.time() + timeout
-    node_b = cluster.node_of("hostB")["node_id"]
     while time.time() < deadline:
-        job = cluster.job_status(sid)
-        assert job["status"] in ("PENDING", "RUNNING"), f"job ended before host B got a task: {job}"
-        if job.get("job_id") and any(t["node_id"] == node_b and t["state"] == "RUNNING"
-                                     for t in cluster.tasks(job["job_id"])):
+        if cluster.b.pids_titled("ray::execute_unit"):
             raylets = cluster.b.pids_named("raylet")
             assert len(raylets) == 1, raylets
             os.kill(raylets[0], signal.SIGKILL)
             return raylets[0]
-        time.sleep(0.5)
-    raise TimeoutError("no task of the job ran on host B")
+        assert cluster.b.proc.poll() is None, cluster.b.log_tail()
+        time.sleep(0.2)
+    raise TimeoutError(f"no unit task of job {sid} ran on host B within {timeout:.0f}s")
 
 
 def test_killed_worker_raylet_never_leaves_a_finished_output_with_missing_rows(two_hosts: TwoHosts,
