@@ -150,7 +150,8 @@ class PiiRedact(Stage[PiiConfig]):
 
     name: ClassVar[str] = "pii"
     stateful: ClassVar[bool] = True
-    writes: ClassVar[tuple[Column, ...]] = (Column("pii_count", "spans replaced in the text"),)
+    writes: ClassVar[tuple[Column, ...]] = (Column("text", "the text with each span found replaced by its token"),
+                                            Column("pii_count", "spans replaced in the text"))
     drop_reasons: ClassVar[dict[str, str]] = {"pii_too_long": "text longer than max_chars"}
 
     def __init__(self, config: PiiConfig | None = None, **params) -> None:

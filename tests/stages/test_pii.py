@@ -208,7 +208,7 @@ def test_fast_is_the_default_and_writes_the_contract(fast):
     assert out.column("pii_jwt").to_pylist() == [0, 0, 0, 0]
     assert out.column("drop_reason").to_pylist() == [None] * 4
     assert "pii_spans" not in out.column_names
-    assert {c.name for c in fast.columns()} == {"pii_count"} | {f"pii_{e.lower()}" for e in fast.entities}
+    assert {c.name for c in fast.columns()} == {"text", "pii_count"} | {f"pii_{e.lower()}" for e in fast.entities}
 
 
 def test_fast_engine_finds_every_crafted_entity_with_redaction_tokens(fast):
