@@ -20,13 +20,12 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from pydantic import Field
 
-from curator.dedup.keep import KeepPolicy, rank_sort_keys, resolve_groups
+from curator.dedup.keep import HashedTextConfig, rank_sort_keys, resolve_groups
 from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import normalize, utf8_views
 from curator.schema import DROP_REASON
-from curator.stages.base import Column, GlobalStage, StageConfig
+from curator.stages.base import Column, GlobalStage
 from curator.table import set_column, set_drops
 
 HASH_COL = "_exact_hash"
@@ -34,15 +33,8 @@ LEN_COL = "_len"
 REASON = "exact_duplicate"
 
 
-class ExactDedupConfig(StageConfig):
-    lowercase: bool = Field(True, description="lowercase the text before hashing")
-    fold_whitespace: bool = Field(True, description="collapse whitespace runs to one space and trim before hashing")
-    strip_punctuation: bool = Field(False, description="replace Unicode punctuation and symbol runs with a space "
-                                    "before hashing")
-    keep: KeepPolicy = Field("first", description="which document of a duplicate group stays: first (smallest "
-                             "id), longest (most characters) or score (highest score_column); ties: smallest id")
-    score_column: str | None = Field(None, description="column ranking documents for keep: score (higher is better)")
-    num_partitions: int | None = Field(default=None, ge=1, description="shuffle partitions (default: input blocks)")
+class ExactDedupConfig(HashedTextConfig):
+    """Options of ``exact_dedup``: all shared with the other text-hashing dedup stages."""
 
 
 def text_digests(table: pa.Table, cfg: ExactDedupConfig) -> pa.Array:

@@ -51,12 +51,12 @@ import xxhash
 from pydantic import Field, model_validator
 
 from curator.dedup import components, lsh, resolve, verify
-from curator.dedup.keep import KeepPolicy, rank_sort_keys
+from curator.dedup.keep import KeepConfig, KeepPolicy
 from curator.dedup.lookup import lookup
 from curator.dedup.minhash import shingle_sets, signatures
 from curator.dedup.shuffle import collect, map_partitions_by
 from curator.dedup.text import utf8_views
-from curator.stages.base import Column, GlobalStage, StageConfig
+from curator.stages.base import Column, GlobalStage
 from curator.table import set_column, set_drops
 
 log = logging.getLogger("curator.dedup")
@@ -67,7 +67,7 @@ SIGN_BATCH = 1024  # documents per signature batch: whole blocks make the shingl
 _SIDE, _MAP_CLUSTER, _MAP_DUP_OF = "_side", "_map_dup_cluster", "_map_dup_of"
 
 
-class FuzzyDedupConfig(StageConfig):
+class FuzzyDedupConfig(KeepConfig):
     threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity (0-1, exclusive) of the shingle "
                              "sets at or above which two documents are near-duplicates")
     ngram: int = Field(5, ge=1, le=64, description="words per shingle")
@@ -82,10 +82,6 @@ class FuzzyDedupConfig(StageConfig):
     seed: int | None = Field(None, description="hash seed (default: the run's seed)")
     verify: bool = Field(True, description="check candidate pairs by exact Jaccard of shingle sets")
     anchors: int = Field(2, ge=1, le=64, description="members per bucket paired with all others")
-    keep: KeepPolicy = Field("first", description="which document of a duplicate group stays: first (smallest "
-                             "id), longest (most characters) or score (highest score_column); ties: smallest id")
-    score_column: str | None = Field(None, description="column ranking documents for keep: score (higher is better)")
-    num_partitions: int | None = Field(None, ge=1, description="shuffle partitions (default: input blocks)")
     max_cc_rounds: int = Field(200, ge=1, description="connected-components rounds at most; more is an error")
     local_max_pairs: int = Field(
         1_000_000, ge=0,
@@ -98,7 +94,6 @@ class FuzzyDedupConfig(StageConfig):
             raise ValueError("bands and rows must be given together")
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError("bands * rows must not exceed num_perm")
-        rank_sort_keys(self.keep, self.score_column)
         return self
 
     def band_shape(self) -> tuple[int, int]:

@@ -7,6 +7,9 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from curator.stages.base import StageConfig
 
 KeepPolicy = Literal["first", "longest", "score"]
 _PER_KEY_NULLS = int(pa.__version__.split(".")[0]) >= 25
@@ -69,3 +72,26 @@ def resolve_groups(
     dup_cluster = pc.if_else(in_cluster, kept_per_row, null)
     dup_of = pc.if_else(pa.array(~first), kept_per_row, null)
     return table, dup_cluster, dup_of
+
+
+class KeepConfig(StageConfig):
+    """What every dedup stage asks: which document of a duplicate group stays, and the shuffle width."""
+
+    keep: KeepPolicy = Field("first", description="which document of a duplicate group stays: first (smallest "
+                             "id), longest (most characters) or score (highest score_column); ties: smallest id")
+    score_column: str | None = Field(None, description="column ranking documents for keep: score (higher is better)")
+    num_partitions: int | None = Field(None, ge=1, description="shuffle partitions (default: input blocks)")
+
+    @model_validator(mode="after")
+    def _check_keep(self) -> KeepConfig:
+        rank_sort_keys(self.keep, self.score_column)
+        return self
+
+
+class HashedTextConfig(KeepConfig):
+    """A dedup stage that hashes normalized text (whole documents or paragraphs)."""
+
+    lowercase: bool = Field(True, description="lowercase the text before hashing")
+    fold_whitespace: bool = Field(True, description="collapse whitespace runs to one space and trim before hashing")
+    strip_punctuation: bool = Field(False, description="replace Unicode punctuation and symbol runs with a space "
+                                    "before hashing")

@@ -54,12 +54,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from curator.dedup.keep import KeepPolicy, rank_sort_keys, sort_indices
+from curator.dedup.keep import HashedTextConfig, rank_sort_keys, sort_indices
 from curator.dedup.shuffle import map_partitions_by
 from curator.dedup.text import normalize
-from curator.stages.base import Column, GlobalStage, StageConfig
+from curator.stages.base import Column, GlobalStage
 from curator.table import set_column, set_drops
 
 REASON = "duplicate_paragraphs"
@@ -70,7 +70,7 @@ _NOT_WS = np.ones(256, dtype=bool)
 _NOT_WS[[9, 10, 11, 12, 13, 32]] = False  # ASCII whitespace
 
 
-class ParagraphDedupConfig(StageConfig):
+class ParagraphDedupConfig(HashedTextConfig):
     unit: Literal["paragraph", "line"] = Field("paragraph", description="what is deduplicated: paragraph (text "
                                                "between blank lines) or line")
     min_unit_chars: int = Field(20, ge=1, description="characters of a normalized unit below which it never counts "
@@ -78,19 +78,6 @@ class ParagraphDedupConfig(StageConfig):
     min_docs: int = Field(2, ge=2, description="distinct documents a unit must occur in to be removed")
     min_doc_chars: int = Field(0, ge=0, description="characters (whitespace stripped) below which a document that "
                                "lost units is dropped (duplicate_paragraphs); 0: only when nothing is left")
-    lowercase: bool = Field(True, description="lowercase the text before hashing")
-    fold_whitespace: bool = Field(True, description="collapse whitespace runs to one space and trim before hashing")
-    strip_punctuation: bool = Field(False, description="replace Unicode punctuation and symbol runs with a space "
-                                    "before hashing")
-    keep: KeepPolicy = Field("first", description="which document of a duplicate group stays: first (smallest "
-                             "id), longest (most characters) or score (highest score_column); ties: smallest id")
-    score_column: str | None = Field(None, description="column ranking documents for keep: score (higher is better)")
-    num_partitions: int | None = Field(None, ge=1, description="shuffle partitions (default: input blocks)")
-
-    @model_validator(mode="after")
-    def _check(self) -> ParagraphDedupConfig:
-        rank_sort_keys(self.keep, self.score_column)
-        return self
 
 
 @dataclass(frozen=True)
