@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,11 @@ def test_dockerfiles():
         assert "tini" in text.split("apt-get install", 1)[1].split("\n")[0]
         assert "ARG TORCH_VERSION=2.13.0" in text  # the pin, never an open range
         assert "COPY --chmod=0755 docker/entrypoint.sh docker/entrypoint.sh" in text
+        # the object-store client, pinned as pyproject pins it (s3fs is no core dependency)
+        s3fs = re.search(r'^ARG S3FS="([^"]+)"$', text, flags=re.M).group(1).split()
+        dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+        assert s3fs and set(s3fs) <= set(dev)
+        assert '".[${EXTRAS}]" ${S3FS}' in text
     assert re.search(r"^FROM python:3\.11-slim$", cpu, flags=re.M)
     assert "ARG EXTRAS=service" in cpu and "*,train,*)" in cpu  # torch only with the train extra
     assert re.search(r"^FROM nvidia/cuda:12\.[0-9.]+-cudnn-runtime-ubuntu24\.04$", gpu, flags=re.M)
