@@ -155,10 +155,13 @@ class Host:
 
 class TwoHosts:
     """``with TwoHosts(cpus=1) as c:`` a Ray head on ``c.a`` and a worker node on ``c.b`` (custom resources
-    ``hostA``/``hostB`` of 1 each), ready; everything they started is stopped and the namespaces deleted on exit."""
+    ``hostA``/``hostB`` of 1 each), ready; everything they started is stopped and the namespaces deleted on exit.
+    ``nodes=1`` starts the head only (host B stays empty)."""
 
-    def __init__(self, cpus: int = 1, use_netns: bool = True, env: dict[str, str] | None = None) -> None:
-        self.cpus = cpus
+    def __init__(self, cpus: int = 1, use_netns: bool = True, env: dict[str, str] | None = None,
+                 nodes: int = 2) -> None:
+        assert nodes in (1, 2)
+        self.cpus, self.n_nodes = cpus, nodes
         self.node_extra_env = dict(env or {})
         self.use_netns = use_netns
         self.tmp = Path(tempfile.mkdtemp(prefix="cl-", dir="/tmp"))  # short: Ray's socket paths are limited
@@ -220,8 +223,9 @@ class TwoHosts:
             self.a.start("head", RAY_DASHBOARD_HOST=self.a.ip, RAY_DASHBOARD_PORT=str(self.dash_port),
                          **self._node_env(self.a, "hostA"))
             self.wait_jobs_ready()
-            self.b.start("worker", RAY_HEAD=self.a.ip, **self._node_env(self.b, "hostB"))
-            self.wait_nodes(2)
+            if self.n_nodes == 2:
+                self.b.start("worker", RAY_HEAD=self.a.ip, **self._node_env(self.b, "hostB"))
+            self.wait_nodes(self.n_nodes)
         except BaseException:
             self.close()
             raise
