@@ -143,14 +143,15 @@ def test_dashboard_cancels_retries_and_shows_errors_and_logs(ray_server, browser
 
     browser.get(f"{ray_server.url}/#token={TOKEN}")
 
+    # the list is redrawn every 2 s: read and click rows in one script call, never through a held element
     def select(job_id):
-        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{job_id}"]'), timeout=30,
-                 what=f"row of {job_id}")[0].click()
+        click = f'const r = document.querySelector(\'#jobs tr[data-job="{job_id}"]\'); if (r) r.click(); return !!r;'
+        wait_for(lambda: browser.execute_script(click), timeout=30, what=f"row of {job_id}")
         wait_for(lambda: job_id in browser.find_element(By.ID, "detail-title").text, timeout=30, what="detail")
 
     def status_of(job_id):
-        rows = browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{job_id}"] .status')
-        return rows[0].text if rows else None
+        return browser.execute_script(
+            f'const s = document.querySelector(\'#jobs tr[data-job="{job_id}"] .status\'); return s && s.textContent;')
 
     select(doomed)
     error = wait_for(lambda: browser.find_element(By.ID, "detail-error"), timeout=30, what="error line")
