@@ -89,13 +89,17 @@ class Host:
             raise RuntimeError(f"{self.name}: {' '.join(cmd)} -> rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    def spawn(self, role: str, **env: str) -> subprocess.Popen:
+        """``docker/entrypoint.sh ROLE`` on this host, in the background, in its own process group (output in
+        ``<temp dir>/<role>.log``)."""
+        with open(self.temp_dir / f"{role}.log", "wb") as log:
+            return subprocess.Popen([*self.prefix(), str(ENTRYPOINT), role], env=self.env(**env), stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+
     def start(self, role: str, **env: str) -> None:
-        """``docker/entrypoint.sh ROLE`` on this host, in the background, in its own process group."""
+        """Start this host's Ray node (role ``head`` or ``worker``); ``stop()`` ends it."""
         self.log_path = self.temp_dir / f"{role}.log"
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([*self.prefix(), str(ENTRYPOINT), role], env=self.env(**env), stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
-        log.close()
+        self.proc = self.spawn(role, **env)
 
     def log_tail(self, n: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-n:] if self.log_path and self.log_path.exists() else ""
