@@ -31,7 +31,7 @@ SAMPLE = REPO / "examples" / "data" / "sample.warc.gz"
 PARTS = 4
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -180,7 +180,7 @@ class TwoHosts:
         else:
             self.a = Host("A", None, "127.0.0.1", self._dir("a"))
             self.b = Host("B", None, "127.0.0.1", self._dir("b"))
-            self.gcs_port, self.dash_port = _free_port(), _free_port()
+            self.gcs_port, self.dash_port = free_port(), free_port()
             self.fallback_reason = "ip netns refused: two Ray nodes on 127.0.0.1 instead of two hosts"
         self.gcs = f"{self.a.ip}:{self.gcs_port}"
         self.dashboard = f"http://{self.a.ip}:{self.dash_port}"
@@ -216,7 +216,7 @@ class TwoHosts:
                      "metrics-export-port", "node-manager-port", "object-manager-port"]
             if resource == "hostA":
                 flags.append("ray-client-server-port")
-            env["RAY_START_ARGS"] = " ".join(f"--{f}={_free_port()}" for f in flags)
+            env["RAY_START_ARGS"] = " ".join(f"--{f}={free_port()}" for f in flags)
         return env
 
     # --- lifecycle

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cluster_hosts import ENTRYPOINT
@@ -21,3 +23,17 @@ def test_entrypoint_refuses_a_bad_role_or_setting(role: str, env: dict[str, str]
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 64
     assert message in proc.stderr
+
+
+@pytest.mark.parametrize(("role", "env", "usage"), [
+    ("api", {}, "usage: curator serve"),
+    ("train", {}, "usage: curator train"),
+    ("train", {"CURATOR_TRAIN_NPROC": "2"}, "usage: python -m trainer train"),  # torchrun, one process per GPU
+])
+def test_entrypoint_roles_exec_their_programs(role: str, env: dict[str, str], usage: str, tmp_path: Path):
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    proc = subprocess.run([str(ENTRYPOINT), role, "--help"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": path, "CURATOR_ROLE_FILE": str(tmp_path / "role"), **env})
+    assert proc.returncode == 0, proc.stderr
+    assert usage in proc.stdout
+    assert (tmp_path / "role").read_text().strip() == role  # what the health check reads
