@@ -12,12 +12,14 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,10 @@ def free_port() -> int:
 
 def _ip(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", *args], capture_output=True, text=True)
+
+
+def _sigterm_to_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def netns_refusal() -> str | None:
@@ -157,24 +163,50 @@ class Host:
                 self.proc.wait(timeout=10)
 
 
+STALE_NS = re.compile(r"^cur(\d+)n\d+[ab]$")
+
+
+def remove_stale_namespaces() -> list[str]:
+    """Delete the namespaces (and stop their processes) of earlier TwoHosts whose creating process is gone
+    (a test session killed before its finalizers ran); returns their names."""
+    removed = []
+    for line in _ip("netns", "list").stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = STALE_NS.match(name)
+        if not m or Path(f"/proc/{m.group(1)}").exists():
+            continue
+        for pid in _ip("netns", "pids", name).stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.5)
+        _ip("netns", "del", name)
+        removed.append(name)
+    return removed
+
+
 class TwoHosts:
     """``with TwoHosts(cpus=1) as c:`` a Ray head on ``c.a`` and a worker node on ``c.b`` (custom resources
     ``hostA``/``hostB`` of 1 each), ready; everything they started is stopped and the namespaces deleted on exit.
-    ``nodes=1`` starts the head only (host B stays empty)."""
+    ``nodes=1`` starts the head only (host B stays empty). SIGTERM while it is open becomes KeyboardInterrupt,
+    so a caller's finalizers still stop everything (pytest under ``timeout``)."""
+
+    _made = 0
 
     def __init__(self, cpus: int = 1, use_netns: bool = True, env: dict[str, str] | None = None,
                  nodes: int = 2) -> None:
         assert nodes in (1, 2)
         self.cpus, self.n_nodes = cpus, nodes
         self.node_extra_env = dict(env or {})
+        self._old_sigterm = None
         self.use_netns = use_netns
         self.tmp = Path(tempfile.mkdtemp(prefix="cl-", dir="/tmp"))  # short: Ray's socket paths are limited
-        tag = f"{os.getpid() % 100000}{random.randrange(100):02d}"
+        TwoHosts._made += 1
+        tag = f"{os.getpid()}n{TwoHosts._made}"  # the creating pid: stale namespaces are recognised by it
         self.tag = tag
         if use_netns:
             net = f"10.{random.randrange(200, 250)}.{random.randrange(1, 250)}"
-            self.a = Host("A", f"curA{tag}", f"{net}.1", self._dir("a"))
-            self.b = Host("B", f"curB{tag}", f"{net}.2", self._dir("b"))
+            self.a = Host("A", f"cur{tag}a", f"{net}.1", self._dir("a"))
+            self.b = Host("B", f"cur{tag}b", f"{net}.2", self._dir("b"))
             self.gcs_port, self.dash_port = RAY_PORT, DASHBOARD_PORT
             self.fallback_reason = None
         else:
@@ -193,7 +225,7 @@ class TwoHosts:
     # --- network
     def _make_network(self) -> None:
         a, b = self.a, self.b
-        va, vb = f"cva{self.tag}", f"cvb{self.tag}"
+        va, vb = f"cv{self.tag}a", f"cv{self.tag}b"  # at most 15 characters: "cv" + 7-digit pid + "n" + k
         steps = [("netns", "add", a.ns), ("netns", "add", b.ns),
                  ("link", "add", va, "type", "veth", "peer", "name", vb),
                  ("link", "set", va, "netns", a.ns), ("link", "set", vb, "netns", b.ns),
@@ -221,8 +253,12 @@ class TwoHosts:
 
     # --- lifecycle
     def __enter__(self) -> TwoHosts:
+        self._old_sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
         try:
             if self.use_netns:
+                remove_stale_namespaces()
                 self._make_network()
             self.a.start("head", RAY_DASHBOARD_HOST=self.a.ip, RAY_DASHBOARD_PORT=str(self.dash_port),
                          **self._node_env(self.a, "hostA"))
@@ -246,6 +282,9 @@ class TwoHosts:
             for host in (self.b, self.a):
                 _ip("netns", "del", host.ns)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
 
     def ray(self, *args: str, timeout: float = 120) -> str:
         """A ``ray`` CLI command on host A against this cluster; returns stdout."""
