@@ -117,7 +117,7 @@ def test_model_and_file_parameters_must_exist_inside_the_roots(plain_server, dat
         ({"stage": "decontaminate", "benchmarks": [{"path": "bench/*.jsonl"}]},
          "stages[0].benchmarks[0].path: 'bench/*.jsonl' matches no file"),
         ({"stage": "toxicity", "word_lists": {"en": "/etc/hostname"}},
-         "stages[0].word_lists.en: '/etc/hostname' is outside the data roots"),
+         f"stages[0].word_lists.en: '/etc/hostname' is outside the data roots ({data.resolve()})"),
     ]
     with plain_server.client() as c:
         for stage, error in cases:
