@@ -176,7 +176,10 @@ def test_training_is_submitted_to_ray_with_its_flags(ray_server, ray_head, finis
         try:
             assert job["kind"] == "training" and job["parent_id"] == finished_job["id"]
             assert job["resources"] == {"gpus": 0, "cpus": 1}
-            assert [j["id"] for j in c.get("/v1/trainings").json()["jobs"]] == [job["id"]]
+            trainings = c.get("/v1/trainings").json()["jobs"]  # newest first (other tests may have made some)
+            assert trainings[0]["id"] == job["id"] and {j["kind"] for j in trainings} == {"training"}
+            with ray_server.client(OTHER_TOKEN) as bob:
+                assert job["id"] not in {j["id"] for j in bob.get("/v1/trainings").json()["jobs"]}
             info = JobSubmissionClient(ray_head["dashboard"]).get_job_info(job["submission_id"])
             run_dir = ray_server.data.resolve() / "trainings" / job["id"]
             assert info.entrypoint.endswith(
