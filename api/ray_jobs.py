@@ -31,6 +31,9 @@ class RayUnavailable(RuntimeError):
     """The Ray job server is not configured, cannot be reached, or refuses this service's credentials."""
 
 
+DEFAULT_TOKEN_PATH = Path("~/.ray/auth_token")
+
+
 def find_token(token: str | None = None, token_file: Path | str | None = None) -> str | None:
     """The Ray auth token this service sends, from the first source that has one (module docstring)."""
     if token:
@@ -44,9 +47,8 @@ def find_token(token: str | None = None, token_file: Path | str | None = None) -
                 raise RuntimeError(f"cannot read the Ray auth token file {path}: {exc.strerror or exc}") from None
     if env.get("RAY_AUTH_TOKEN", "").strip():
         return env["RAY_AUTH_TOKEN"].strip()
-    default = Path.home() / ".ray" / "auth_token"
     try:
-        return default.read_text(encoding="utf-8").strip() or None
+        return DEFAULT_TOKEN_PATH.expanduser().read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
 
@@ -68,8 +70,17 @@ class RayJobs:
                 try:
                     self._client = JobSubmissionClient(self.address, headers=dict(self.headers))
                 except Exception as exc:  # noqa: BLE001 - requests/ConnectionError/RuntimeError alike
-                    raise RayUnavailable(f"Ray job server {self.address} unreachable: {_short(exc)}") from exc
+                    raise RayUnavailable(self._explain(exc, "unreachable")) from exc
             return self._client
+
+    def _explain(self, exc: BaseException, what: str) -> str:
+        """One line for a failed call: Ray's authentication errors become what to set."""
+        text = str(exc)
+        if "Authentication required" in text or "status code 401" in text or "Missing authentication" in text:
+            return f"Ray job server {self.address}: {NO_TOKEN_HINT}"
+        if "Authentication failed" in text or "status code 403" in text or "Invalid authentication" in text:
+            return f"Ray job server {self.address}: {BAD_TOKEN_HINT}"
+        return f"Ray job server {self.address} {what}: {_short(exc)}"
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         client = self.client()
@@ -78,13 +89,12 @@ class RayJobs:
         except RuntimeError as exc:
             if "status code 404" in str(exc):
                 raise KeyError(args[0] if args else "job") from exc
-            if "Authentication required" in str(exc) or "status code 401" in str(exc):
-                raise RayUnavailable(f"Ray job server {self.address}: {NO_TOKEN_HINT}") from exc
-            if "Authentication failed" in str(exc) or "status code 403" in str(exc):
-                raise RayUnavailable(f"Ray job server {self.address}: {BAD_TOKEN_HINT}") from exc
+            explained = self._explain(exc, "failed")
+            if NO_TOKEN_HINT in explained or BAD_TOKEN_HINT in explained:
+                raise RayUnavailable(explained) from exc
             raise
         except Exception as exc:  # noqa: BLE001 - connection errors from requests
-            raise RayUnavailable(f"Ray job server {self.address}: {_short(exc)}") from exc
+            raise RayUnavailable(self._explain(exc, "unreachable")) from exc
 
     def ping(self, timeout: float = 2.0) -> str:
         """The cluster's Ray version, asked with this service's credentials (so a token the cluster would

@@ -4,15 +4,21 @@ With no Ray job server configured (``CURATOR_RAY_ADDRESS``, or ``RAY_ADDRESS`` a
 local head whose job server answers on the dashboard port (8265), or starts one with ``ray start --head``.
 That head gets free ports for the GCS and Ray's other services (6379, Ray's default GCS port, is often
 taken, e.g. by Redis), and a free dashboard port if 8265 is taken by something that is not Ray. It is left
-running on exit, so jobs survive a restart of the service (stop it with ``ray stop``). A head with token
-authentication (Ray's default since 2.50) is used with the token ``ray start`` stored in
-``~/.ray/auth_token`` (or the one configured, see api/ray_jobs.py).
+running on exit, so jobs survive a restart of the service (stop it with ``ray stop``).
+
+The head it starts has token authentication on (a head without it runs any code anyone on the network
+sends to its GCS port): with the token the service finds (api/ray_jobs.py), else with a new one saved to
+``~/.ray/auth_token``, as ``ray get-auth-token --generate`` does, where Ray's own clients on this machine
+look for it. ``RAY_AUTH_MODE=disabled`` in the environment starts it without. (``ray start --head`` alone
+turns auth on only when a token already exists; ``ray.init()`` makes one.)
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -51,8 +57,29 @@ def ray_answers(address: str) -> bool:
     return r.status_code in (401, 403) and "authentication token" in r.text
 
 
-def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, timeout: float = 90) -> str:
-    """Reuse or start a local Ray head; return its dashboard (job server) address."""
+def head_token(configured: str | None) -> str | None:
+    """The token the head started here uses: the configured or found one, else a new one saved where Ray
+    looks (None when RAY_AUTH_MODE=disabled)."""
+    from api.ray_jobs import DEFAULT_TOKEN_PATH
+
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        return None
+    if configured:
+        return configured
+    path = DEFAULT_TOKEN_PATH.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    log.info("made a Ray auth token for the new head: %s", path)
+    return token
+
+
+def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, timeout: float = 90,
+                     token: str | None = None) -> str:
+    """Reuse or start a local Ray head (with token auth when ``token`` is given); return its dashboard (job
+    server) address."""
     address = f"http://127.0.0.1:{dashboard_port}"
     if ray_answers(address):
         log.info("using the Ray head already answering at %s", address)
@@ -77,7 +104,10 @@ def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, ti
     if num_cpus:
         cmd.append(f"--num-cpus={num_cpus}")
     log.info("starting a local Ray head: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    if token:
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"`ray start --head` failed:\n{proc.stderr or proc.stdout}")
     deadline = time.time() + timeout
@@ -108,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
+    from pydantic import SecretStr
 
     from api.app import create_app
     from api.settings import Settings
@@ -122,13 +153,22 @@ def main(argv: list[str] | None = None) -> int:
         updates["ray_address"] = args.ray_address
     settings = settings.model_copy(update=updates)
     if not settings.dashboard_address():
-        address = start_local_head(args.dashboard_port, args.num_cpus)
+        local = f"http://127.0.0.1:{args.dashboard_port}"
+        token = settings.ray_token() if ray_answers(local) else head_token(settings.ray_token())
+        address = start_local_head(args.dashboard_port, args.num_cpus, token=token)
         updates = {"ray_address": address}
+        if token:
+            updates["ray_auth_token"] = SecretStr(token)
         if "job_entrypoint" not in settings.model_fields_set:
             # the head runs on this machine: jobs use this very interpreter
             updates["job_entrypoint"] = f"{sys.executable} -m curator"
         settings = settings.model_copy(update=updates)
     app = create_app(settings)
+    try:
+        version = app.state.service.ray.ping()
+        log.info("Ray job server %s answers (ray %s)", settings.ray_address, version)
+    except Exception as exc:  # noqa: BLE001 - the service starts anyway; /readyz says why it is not ready
+        print(f"curator serve: warning: {exc}", flush=True)
     token = getattr(app.state, "generated_token", None)
     if token:
         print(f"curator serve: no CURATOR_TOKENS set; use this token for this run: {token}", flush=True)

@@ -76,10 +76,11 @@ def _listen_on_6379():
 
 
 @pytest.mark.ray
+@pytest.mark.timeout(300)
 def test_serve_without_a_ray_address_starts_a_head_that_works(tmp_path):
     """A fresh machine: port 6379 taken, no RAY_ADDRESS, no Ray token yet. `curator serve` starts a head
-    on free ports (Ray turns token auth on and stores a token under $HOME), finds that token, reports
-    ready, and runs a job; the head is stopped here by its temp dir, never with `ray stop`."""
+    on free ports with token auth on (a new token saved to $HOME/.ray/auth_token, where Ray's clients look),
+    reports ready, and runs a job; the head is stopped here by its temp dir, never with `ray stop`."""
     import tempfile
 
     from service_harness import TOKEN, job_status, kill_processes_using, tiny_spec, wait_for, write_jsonl
@@ -113,7 +114,13 @@ def test_serve_without_a_ray_address_starts_a_head_that_works(tmp_path):
             assert line or proc.poll() is None, "curator serve exited:\n" + "".join(lines)
             lines.append(line)
         assert f"Ray jobs at http://127.0.0.1:{dash}" in lines[-1]
-        assert (tmp_path / "home" / ".ray" / "auth_token").exists()  # Ray's default: token auth on
+        token_file = tmp_path / "home" / ".ray" / "auth_token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        r = httpx.get(f"http://127.0.0.1:{dash}/api/version")
+        assert r.status_code == 401  # the head asks for the token
+        auth = {"Authorization": f"Bearer {token_file.read_text()}"}
+        r = httpx.get(f"http://127.0.0.1:{dash}/api/version", headers=auth)
+        assert r.status_code == 200
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as c:
             ready = wait_for(lambda: c.get("/readyz") if c.get("/readyz").status_code == 200 else None,
