@@ -45,6 +45,9 @@ RAY_STATUS = {
 }
 
 
+GUARD_PREFIX = "if [ -e "  # how every entrypoint starts (the cancel guard, see cancel_marker)
+
+
 class ServiceError(Exception):
     """An error with an HTTP status (409 conflict, 429 quota, 501, 503 Ray down...)."""
 
@@ -403,7 +406,7 @@ class JobService:
             command = f"{self.settings.job_entrypoint} run {shlex.quote(str(spec_path))}"
         marker = shlex.quote(str(self.cancel_marker(job.id)))
         note = shlex.quote(f"curator: job {job.id} was cancelled before it started")
-        return f"if [ -e {marker} ]; then echo {note} >&2; exit 1; fi; {command}"
+        return f"{GUARD_PREFIX}{marker} ]; then echo {note} >&2; exit 1; fi; {command}"
 
     def _launch(self, job: Job) -> None:
         """Submit a stored job to Ray. On failure the job is marked failed and 503 raised."""
@@ -534,8 +537,9 @@ class JobService:
         marker.touch()  # from now on the entrypoint's guard exits before running anything
         self._update(job.id, cancel_requested=True)
         try:
-            status = self.ray.info(job.submission_id).status
-            pending = str(getattr(status, "value", status)) == "PENDING"
+            info = self.ray.info(job.submission_id)
+            guarded = str(getattr(info, "entrypoint", "") or "").startswith(GUARD_PREFIX)  # not older jobs'
+            pending = guarded and str(getattr(info.status, "value", info.status)) == "PENDING"
             self.ray.stop(job.submission_id)
         except KeyError:
             pending = False

@@ -29,7 +29,7 @@ class FakeRay:
 
     def submit(self, **kwargs) -> str:
         self.submitted.append(kwargs)
-        self.set(kwargs["submission_id"], "PENDING")
+        self.set(kwargs["submission_id"], "PENDING", entrypoint=kwargs["entrypoint"])
         return kwargs["submission_id"]
 
     def jobs(self) -> dict:
@@ -197,6 +197,12 @@ def test_a_job_ray_holds_pending_is_cancelled_at_once_and_never_runs(svc, tmp_pa
     assert (ran.returncode, ran.stdout) == (1, "")
     assert ran.stderr.strip() == f"curator: job {job.id} was cancelled before it started"
     assert svc.store.count_active("alice") == 0  # it no longer counts against the quota
+    # a job submitted before entrypoints had the guard is only asked to stop (the fake applies it at once)
+    old = stored(svc, out="/d/old")
+    svc.store.update(old.id, submitted_at=time.time())
+    svc.ray.set(old.submission_id, "PENDING", entrypoint="curator run /x/spec.json")
+    got = svc.cancel(svc.store.get(old.id))
+    assert svc.ray.stopped[-1] == old.submission_id and "held it pending" not in (got.message or "")
 
 
 def test_outputs_belong_to_their_owner(svc):
