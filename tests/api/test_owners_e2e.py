@@ -63,6 +63,7 @@ def test_jobs_and_outputs_belong_to_their_owner(ray_server):
         assert on_disk == manifest and on_disk["counts"]["kept"] == 3
 
 
+@pytest.mark.parametrize("ray_server", ["sqlite"], indirect=True)  # the store part is the same on both
 def test_a_cancelled_job_is_retried_as_a_new_job_of_its_owner(ray_server):
     with ray_server.client() as alice, ray_server.client(OTHER_TOKEN) as bob:
         first = alice.post("/v1/jobs", json=tiny_spec(ray_server.data, "gated-retry", "out/retry")).json()["id"]
