@@ -213,7 +213,7 @@ class TwoHosts:
             self.a = Host("A", None, "127.0.0.1", self._dir("a"))
             self.b = Host("B", None, "127.0.0.1", self._dir("b"))
             self.gcs_port, self.dash_port = free_port(), free_port()
-            self.fallback_reason = "ip netns refused: two Ray nodes on 127.0.0.1 instead of two hosts"
+            self.fallback_reason = "ip netns refused: two Ray nodes on this machine (head on 127.0.0.1), not two hosts"
         self.gcs = f"{self.a.ip}:{self.gcs_port}"
         self.dashboard = f"http://{self.a.ip}:{self.dash_port}"
 
