@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -140,9 +141,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--warc", help="glob of WARC files (default: the bundled sample cut into --parts files)")
     ap.add_argument("--parts", type=int, default=4)
-    default_pile = Path("/work/data/scale/x4")
-    ap.add_argument("--pile", type=Path, default=default_pile if default_pile.is_dir() else
-                    REPO / "examples" / "data" / "sample.jsonl.zst", help="fuzzy-dedup input: corpus folder or file")
+    ap.add_argument("--pile", type=Path, help="fuzzy-dedup input: corpus folder or file (default: "
+                    "/work/data/scale/x4 if it exists, else the bundled sample.jsonl.zst; with --smoke, the sample)")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--work", nargs="+", default=["recipe", "fuzzy"], choices=["recipe", "fuzzy"])
     ap.add_argument("--repeats", type=int, default=3)
@@ -151,9 +151,13 @@ def main() -> None:
                     help="RAY_DATA_PARQUET_FOOTER_NUM_ACTORS on the nodes (default: Ray's own, 32)")
     ap.add_argument("--smoke", action="store_true", help="a quick check: one repeat, --limit 20")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cluster.md")
+    ap.add_argument("--keep", action="store_true", help="keep the outputs (default: deleted at the end)")
     args = ap.parse_args()
     if args.smoke:
         args.repeats, args.limit = 1, args.limit or 20
+    if args.pile is None:
+        scale = Path("/work/data/scale/x4")
+        args.pile = scale if scale.is_dir() and not args.smoke else REPO / "examples" / "data" / "sample.jsonl.zst"
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     warc = args.warc or str(tmp / "in" / "*.warc.gz")
@@ -186,6 +190,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
