@@ -123,8 +123,14 @@ def test_serve_without_a_ray_address_starts_a_head_that_works(tmp_path):
         assert r.status_code == 200
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as c:
-            ready = wait_for(lambda: c.get("/readyz") if c.get("/readyz").status_code == 200 else None,
-                             timeout=60, what="ready")
+            def ready():  # uvicorn starts listening a moment after the line above
+                try:
+                    r = c.get("/readyz")
+                except httpx.HTTPError:
+                    return None
+                return r if r.status_code == 200 else None
+
+            ready = wait_for(ready, timeout=60, what="ready")
             assert ready.json()["checks"]["ray"].startswith("ok (ray 2.")
             job_id = c.post("/v1/jobs", json=tiny_spec(tmp_path / "data", "serve", "out/serve")).json()["id"]
             done = wait_for(lambda: job_status(c, job_id, {"succeeded", "failed", "cancelled"}), what="job")
