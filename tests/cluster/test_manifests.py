@@ -156,8 +156,8 @@ def test_dockerfiles():
         assert "COPY --chmod=0755 docker/entrypoint.sh docker/entrypoint.sh" in text
         # the object-store client, pinned as pyproject pins it (s3fs is no core dependency)
         s3fs = re.search(r'^ARG S3FS="([^"]+)"$', text, flags=re.M).group(1).split()
-        dev = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
-        assert s3fs and set(s3fs) <= set(dev)
+        pinned = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["s3"]
+        assert s3fs and set(s3fs) <= set(pinned)
         assert '".[${EXTRAS}]" ${S3FS}' in text
     assert re.search(r"^FROM python:3\.11-slim$", cpu, flags=re.M)
     assert "ARG EXTRAS=service" in cpu and "*,train,*)" in cpu  # torch only with the train extra
