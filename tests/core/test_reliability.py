@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "data" / "bad"
 WARC = REPO / "examples" / "data" / "sample.warc.gz"
+WORDS = ("river stone market winter garden letter window signal harbor lantern meadow engine copper thunder pocket "
+         "silver bridge candle forest mirror orchard violet basket saddle").split()
 
 
 def _corpus(folder: Path, files: int = 6, docs: int = 30) -> str:
@@ -37,7 +40,8 @@ def _corpus(folder: Path, files: int = 6, docs: int = 30) -> str:
         for i in range(docs):
             k = i if i % 5 else 0
             src = 0 if i % 5 == 0 else f
-            text = f"document {src}-{k} about subject {k % 7} " + "with enough words to pass the filters " * 3
+            rng = random.Random(f"{src}-{k}")  # distinct documents (not near-copies of each other) but the planted
+            text = f"document {src}-{k} about " + " ".join(rng.choice(WORDS) for _ in range(30))
             lines.append(json.dumps({"text": text if i % 9 else "short"}) + "\n")
         (folder / f"part{f:02d}.jsonl").write_text("".join(lines))
     return str(folder / "part*.jsonl")
