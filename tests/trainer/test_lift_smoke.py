@@ -29,6 +29,8 @@ def test_lift_chain_on_the_bundled_sample(ray_head, tmp_path):
     assert files["raw_full_train"]["tokens"] == 4000  # raw at its full size, capped at the budget
     assert files["neutral"]["documents"] == 20
     assert res["mc_baselines"]["chance"] == 0.25
+    (mc_file,) = tmp_path.rglob("mc.jsonl")  # built from held-out documents: as many as the split left
+    mc_lines = sum(1 for line in mc_file.read_text().splitlines() if line.strip())
     for arm in TRAIN_ARMS:
         r = res["arms"][arm]
         assert r["tokens"] == 6 * 4 * 32
@@ -36,7 +38,7 @@ def test_lift_chain_on_the_bundled_sample(ray_head, tmp_path):
             e = r["eval"][split]
             assert math.isfinite(e["loss"]) and e["tokens"] > 0 and 0 < e["bits_per_byte"] < 20
             assert abs(e["perplexity"] - math.exp(e["loss"])) < 1e-6 * e["perplexity"]
-        assert r["eval"]["mc"]["questions"] == 12 and r["eval"]["mc"]["skipped"] == 0
+        assert r["eval"]["mc"]["questions"] == mc_lines > 0 and r["eval"]["mc"]["skipped"] == 0
         assert [s[: len(p)] for s, p in zip(r["samples"], PROMPTS, strict=True)] == PROMPTS
         steps = [c["step"] for c in r["curve"] if "loss" in c]
         assert steps == list(range(1, 7))
