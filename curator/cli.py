@@ -126,7 +126,7 @@ def cmd_inspect(args) -> int:
     data_files = [f for f in manifest["files"] if f["subset"] != "rejected"]
     if data_files and args.n:
         with out.open_read(data_files[0]["path"]) as f:
-            table = pq.read_table(f).slice(0, args.n)
+            table = pq.ParquetFile(f).read_row_group(0, use_threads=False).slice(0, args.n)
         for row in table.to_pylist():
             text = (row.get("text") or "").replace("\n", " ")
             print(f"- {row['id']} [{row.get('source')}] {row.get('url') or ''}\n  {text[: args.width]}")
