@@ -183,12 +183,18 @@ def run_pipeline(spec: PipelineSpec, *, fresh: bool = False) -> RunResult:
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"path": placed})})
     storage = Storage(spec.output.path)
     folder = OutputFolder(storage)
-    previous = folder.manifest()
-    folder.check_writable(overwrite=spec.output.overwrite, manifest=previous, survey=folder.survey(previous))
     run_id = uuid.uuid4().hex[:12]
     lock = OutputLock(storage, run_id)
-    lock.acquire()
+    lock.acquire()  # before the survey: a live run's half-written files are its own, not foreign
     try:
+        previous = folder.manifest()
+        try:
+            folder.check_writable(overwrite=spec.output.overwrite, manifest=previous,
+                                  survey=folder.survey(previous))
+        except FileExistsError:
+            lock.release()
+            folder.drop_empty_state()
+            raise
         if fresh:
             folder.forget_work()
         run = Run(spec, storage, folder, lock, run_id)

@@ -141,6 +141,11 @@ class OutputFolder:
         for sub in ("work", "global"):
             self.storage.delete_tree(f"{STATE}/{sub}")
 
+    def drop_empty_state(self) -> None:
+        """Remove ``_curator/`` again when a refused run left it empty (the folder is as it was)."""
+        if self.storage.local and not self.storage.walk_files(STATE):
+            self.storage.delete_tree(STATE)
+
     def _remove_empty_dirs(self) -> None:
         for sub in ("data", "train", "eval", "rejected", STATE):
             path = self.storage.path(sub)

@@ -37,8 +37,11 @@ def test_not_ready_states_name_their_reason(tmp_path):
         assert c.get("/healthz").json() == {"status": "ok", "checks": {}}  # liveness: no checks at all
 
 
-def test_a_token_the_job_server_would_refuse_is_not_ready(tmp_path):
+def test_a_token_the_job_server_would_refuse_is_not_ready(tmp_path, monkeypatch):
     """A job server that answers 401 (token auth on, no token sent) is not "reachable, so ready"."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # ray.init() elsewhere may leave ~/.ray/auth_token
+    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "CURATOR_RAY_AUTH_TOKEN", "CURATOR_RAY_AUTH_TOKEN_FILE"):
+        monkeypatch.delenv(var, raising=False)
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
