@@ -67,8 +67,9 @@ def run(name: str, stages: list[dict], data: Path, work: Path) -> dict:
     from curator.pipeline import run_pipeline
     from curator.spec import validate_spec
 
-    spec = {"name": name, "inputs": [{"path": str(data / "parquet" / "*.parquet"), "format": "parquet",
-                                      "options": {"meta_columns": ["id"]}}],
+    spec = {"name": name.replace("+", "-"),
+            "inputs": [{"path": str(data / "parquet" / "*.parquet"), "format": "parquet",
+                        "options": {"meta_columns": ["id"]}}],
             "stages": stages, "output": {"path": str(work / name), "overwrite": True, "rejected": False}}
     t0 = time.perf_counter()
     res = run_pipeline(validate_spec(spec))

@@ -17,14 +17,17 @@ member of a group takes the smallest key among its members, so no group straddle
 split hashed is written to ``split_group``.
 
 Sizes:
-- ``eval_fraction`` alone (default 0.01): a row is ``eval`` when ``hash < fraction * 2**64``. No count and
-  no shuffle are needed (a plain map over the blocks); the eval share is ``fraction`` up to sampling noise.
-- ``eval_size`` (a number of documents) or ``stratify_by`` (a column such as ``source`` or ``lang``):
-  a first pass collects each row's hash and stratum on the driver (one small pass; no shuffle); each stratum
-  gets a quota (``eval_fraction`` of its rows, or ``eval_size`` shared in proportion to stratum sizes
-  by largest remainder) and takes the smallest-hash keys, whole groups at a time, while they fit the
-  quota. A group whose members sit in several strata counts in the smallest stratum value. Eval then
-  holds at most the quota, less only by a group that did not fit.
+- ``eval_fraction`` alone with no near-duplicate grouping (``group_near_duplicates: false`` or no text):
+  a row is ``eval`` when ``hash < fraction * 2**64``. No count and no shuffle are needed (a plain map over
+  the blocks); the eval share is ``fraction`` up to sampling noise.
+- ``eval_size`` (a number of documents), ``stratify_by`` (a column such as ``source`` or ``lang``), or a
+  near-duplicate grouping (whose groups can be large: one component of hundreds of boilerplate-sharing
+  pages would otherwise make the eval share whatever side it lands on): a first pass collects each row's
+  hash and stratum on the driver (8 bytes and a stratum per row; no shuffle); each stratum gets a quota
+  (``eval_fraction`` of its rows, or ``eval_size`` shared in proportion to stratum sizes by largest
+  remainder) and takes whole groups in hash order; a group larger than what is left of the quota stays in
+  train. A group whose members sit in several strata counts in the smallest stratum value. Eval then holds
+  at most the quota, and exactly it whenever small groups remain.
 """
 
 from __future__ import annotations
@@ -143,16 +146,20 @@ def _quotas(sizes: np.ndarray, cfg: SplitConfig) -> np.ndarray:
 def plan_counts(hashes: np.ndarray, strata: list[str] | np.ndarray, cfg: SplitConfig) -> dict[str, Any]:
     """From every row's (hash, stratum): a per-stratum hash cut so each stratum's eval fits its quota.
 
-    Returns ``{"cuts": {stratum: cut}, "owner": {hash: stratum}}``: a row is eval iff its key hash is
-    below the cut of its group's stratum; ``owner`` names that stratum for the (rare) groups whose
+    Groups are taken in hash order; one too large for what is left of its stratum's quota (a big
+    near-duplicate component) stays in train and the next ones are tried, so eval's size follows the
+    quota whatever the group sizes. Returns ``{"cuts": {stratum: cut}, "owner": {hash: stratum},
+    "train": [hash, ...]}``: a row is eval iff its key hash is below the cut of its group's stratum and
+    not one of the skipped ``train`` groups; ``owner`` names that stratum for the (rare) groups whose
     members lie in several strata.
     """
     hashes = np.asarray(hashes, dtype=np.uint64)
     names, codes = np.unique(np.asarray(strata, dtype=object).astype(str), return_inverse=True)
     cuts: dict[str, int] = {}
     owner: dict[int, str] = {}
+    skipped: list[int] = []
     if len(hashes) == 0:
-        return {"cuts": cuts, "owner": owner}
+        return {"cuts": cuts, "owner": owner, "train": skipped}
     order = np.lexsort((codes, hashes))
     h_sorted, c_sorted = hashes[order], codes[order]
     starts = np.flatnonzero(np.r_[True, h_sorted[1:] != h_sorted[:-1]])
@@ -165,18 +172,26 @@ def plan_counts(hashes: np.ndarray, strata: list[str] | np.ndarray, cfg: SplitCo
     quotas = _quotas(sizes, cfg)
     for code, name in enumerate(names):
         mine = np.flatnonzero(group_code == code)  # groups in hash order
-        taken = int(np.searchsorted(np.cumsum(group_size[mine]), quotas[code], side="right"))
+        left, taken = int(quotas[code]), 0
+        while taken < len(mine) and left > 0:
+            size = int(group_size[mine[taken]])
+            if size > left:
+                skipped.append(int(group_hash[mine[taken]]))
+            else:
+                left -= size
+            taken += 1
         cuts[str(name)] = int(group_hash[mine[taken]]) if taken < len(mine) else 2**64
-    return {"cuts": cuts, "owner": owner}
+    return {"cuts": cuts, "owner": owner, "train": skipped}
 
 
 def split_by_plan(table: pa.Table, cfg: SplitConfig, seed: int, plan: dict[str, Any]) -> pa.Table:
     """Second pass: label each row with the cut of its group's stratum."""
     hashes = key_hashes(table, cfg.key, seed)
     strata = _strata(table, cfg.stratify_by)
-    owner, cuts = plan["owner"], plan["cuts"]
+    owner, cuts, skipped = plan["owner"], plan["cuts"], set(plan.get("train", ()))
     is_eval = np.fromiter(
-        (h < cuts.get(owner.get(h, s), 0) for h, s in zip(hashes.tolist(), strata)), dtype=bool, count=len(strata)
+        (h < cuts.get(owner.get(h, s), 0) and h not in skipped for h, s in zip(hashes.tolist(), strata)),
+        dtype=bool, count=len(strata),
     )
     return set_column(table, SPLIT, _labels(is_eval))
 
@@ -208,7 +223,7 @@ def split_tables(tables: Iterable[pa.Table], cfg: SplitConfig, seed: int) -> lis
 
 
 def _split(tables: list[pa.Table], cfg: SplitConfig, seed: int) -> list[pa.Table]:
-    if not cfg.needs_counts:
+    if not (cfg.needs_counts or any(GROUP_KEY in t.column_names for t in tables)):
         return [split_by_fraction(t, cfg, seed) for t in tables]
     rows = [hash_rows(t, cfg, seed) for t in tables]
     hashes = np.concatenate([r.column(_H).to_numpy() for r in rows]) if rows else np.zeros(0, np.uint64)
@@ -231,14 +246,16 @@ class Split(GlobalStage[SplitConfig]):
         cfg = self.config
         seed = cfg.seed if cfg.seed is not None else seed
         schema = ds.schema()
-        if cfg.group_near_duplicates and schema is not None and "text" in schema.names:
+        grouped = cfg.group_near_duplicates and schema is not None and "text" in schema.names
+        if grouped:
             ds = group_dataset(ds, key_fn=partial(key_values, key=cfg.key), local_max_pairs=cfg.local_max_pairs,
                                **_grouping(cfg, seed))
-        return self._split(ds, cfg, seed).map_batches(_finish, batch_format="pyarrow")
+        return self._split(ds, cfg, seed, counted=grouped).map_batches(_finish, batch_format="pyarrow")
 
     @staticmethod
-    def _split(ds: Any, cfg: SplitConfig, seed: int) -> Any:
-        if not cfg.needs_counts:
+    def _split(ds: Any, cfg: SplitConfig, seed: int, *, counted: bool) -> Any:
+        """``counted``: plan the eval groups from every row's hash (near-duplicate groups have sizes)."""
+        if not (cfg.needs_counts or counted):
             return ds.map_batches(split_by_fraction, batch_format="pyarrow", fn_kwargs={"cfg": cfg, "seed": seed})
         hashes, strata = [], []
         collected = ds.map_batches(hash_rows, batch_format="pyarrow", fn_kwargs={"cfg": cfg, "seed": seed})

@@ -174,3 +174,29 @@ def test_run_on_a_ray_dataset_matches_the_in_memory_split(ray_cluster):
         got = _labels([pa.Table.from_batches([b]) for b in out.iter_batches(batch_format="pyarrow", batch_size=None)
                        for b in b.to_batches()])
         assert got == _labels(split_tables([table], cfg, 11))
+
+
+def test_a_giant_near_duplicate_group_does_not_decide_the_eval_share():
+    """200 near-copies of one page form one group; the eval share is still the quota (100 of 1,000), the
+    group stays whole, and it is the group that did not fit (eval would otherwise be 0 or 300 documents)."""
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(5000)]
+    page = " ".join(rng.choice(vocab, 300))
+    texts = [f"{page} variant {i}" for i in range(200)] + [" ".join(rng.choice(vocab, 120)) for _ in range(800)]
+    table = pa.table({"id": [f"d{i:04d}" for i in range(1000)], "text": texts})
+    for seed in range(4):
+        tables = split_tables(_batches(table, [250, 600]), SplitConfig(eval_fraction=0.1), seed)
+        labels = _labels(tables)
+        groups = defaultdict(set)
+        for t in tables:
+            for g, s in zip(t.column("split_group").to_pylist(), t.column("split").to_pylist()):
+                groups[g].add(s)
+        assert Counter(labels.values())["eval"] == 100, seed
+        assert {labels[f"d{i:04d}"] for i in range(200)} == {"train"}
+        assert all(len(sides) == 1 for sides in groups.values())
+
+
+def test_plan_skips_a_group_larger_than_the_quota_left():
+    hashes = np.array([1, 2, 2, 2, 3, 4, 5], dtype=np.uint64)  # groups by hash: sizes 1, 3, 1, 1, 1
+    plan = plan_counts(hashes, [""] * 7, SplitConfig(eval_size=3))
+    assert plan["train"] == [2] and plan["cuts"] == {"": 5}  # eval: hashes 1, 3, 4
