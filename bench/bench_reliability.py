@@ -95,7 +95,6 @@ def main() -> None:
     inputs = str(data / "*.warc.gz")
     rows: list[dict] = []
     env = dict(os.environ, RAY_AUTH_MODE="disabled", PYTHONPATH=str(REPO))
-    (work / "ray").mkdir()
     with PrivateRayHead(work / "ray", num_cpus=args.cpus, env=env) as head:
         env["RAY_ADDRESS"] = head.gcs
         ray.init(address=head.gcs, log_to_driver=False)

@@ -188,19 +188,14 @@ def run_pipeline(spec: PipelineSpec, *, fresh: bool = False) -> RunResult:
     lock.acquire()  # before the survey: a live run's half-written files are its own, not foreign
     try:
         previous = folder.manifest()
-        try:
-            folder.check_writable(overwrite=spec.output.overwrite, manifest=previous,
-                                  survey=folder.survey(previous))
-        except FileExistsError:
-            lock.release()
-            folder.drop_empty_state()
-            raise
+        folder.check_writable(overwrite=spec.output.overwrite, manifest=previous, survey=folder.survey(previous))
         if fresh:
             folder.forget_work()
         run = Run(spec, storage, folder, lock, run_id)
         return run.execute(previous)
     finally:
         lock.release()
+        folder.drop_empty_state()  # a refused run leaves the folder as it found it
 
 
 class Run:

@@ -35,6 +35,7 @@ class PrivateRayHead:
     def __init__(self, tmp: Path, num_cpus: int = 2, env: dict[str, str] | None = None,
                  extra_args: tuple[str, ...] = ()) -> None:
         self.tmp = Path(tmp)
+        self.tmp.mkdir(parents=True, exist_ok=True)
         gcs_port, dash_port = free_port(), free_port()
         self.gcs, self.dashboard = f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dash_port}"
         env = dict(os.environ if env is None else env)

@@ -188,7 +188,7 @@ def split_by_plan(table: pa.Table, cfg: SplitConfig, seed: int, plan: dict[str, 
     """Second pass: label each row with the cut of its group's stratum."""
     hashes = key_hashes(table, cfg.key, seed)
     strata = _strata(table, cfg.stratify_by)
-    owner, cuts, skipped = plan["owner"], plan["cuts"], set(plan.get("train", ()))
+    owner, cuts, skipped = plan["owner"], plan["cuts"], set(plan["train"])
     is_eval = np.fromiter(
         (h < cuts.get(owner.get(h, s), 0) and h not in skipped for h, s in zip(hashes.tolist(), strata)),
         dtype=bool, count=len(strata),
@@ -211,7 +211,8 @@ def split_tables(tables: Iterable[pa.Table], cfg: SplitConfig, seed: int) -> lis
     """Split in-memory tables with exactly the logic ``Split.run`` applies to a dataset."""
     seed = cfg.seed if cfg.seed is not None else seed
     tables = list(tables)
-    if cfg.group_near_duplicates and tables and all("text" in t.column_names for t in tables):
+    grouped = cfg.group_near_duplicates and bool(tables) and all("text" in t.column_names for t in tables)
+    if grouped:
         whole = pa.concat_tables(tables, promote_options="permissive")
         grouped = group_table(whole, key_values(whole, cfg.key), **_grouping(cfg, seed))
         out, start = [], 0
@@ -219,11 +220,11 @@ def split_tables(tables: Iterable[pa.Table], cfg: SplitConfig, seed: int) -> lis
             out.append(set_column(t, GROUP_KEY, grouped.slice(start, t.num_rows)))
             start += t.num_rows
         tables = out
-    return [_finish(t) for t in _split(tables, cfg, seed)]
+    return [_finish(t) for t in _split(tables, cfg, seed, counted=grouped)]
 
 
-def _split(tables: list[pa.Table], cfg: SplitConfig, seed: int) -> list[pa.Table]:
-    if not (cfg.needs_counts or any(GROUP_KEY in t.column_names for t in tables)):
+def _split(tables: list[pa.Table], cfg: SplitConfig, seed: int, *, counted: bool) -> list[pa.Table]:
+    if not (cfg.needs_counts or counted):
         return [split_by_fraction(t, cfg, seed) for t in tables]
     rows = [hash_rows(t, cfg, seed) for t in tables]
     hashes = np.concatenate([r.column(_H).to_numpy() for r in rows]) if rows else np.zeros(0, np.uint64)

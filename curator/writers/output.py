@@ -142,7 +142,7 @@ class OutputFolder:
             self.storage.delete_tree(f"{STATE}/{sub}")
 
     def drop_empty_state(self) -> None:
-        """Remove ``_curator/`` again when a refused run left it empty (the folder is as it was)."""
+        """Remove ``_curator/`` when nothing is left in it (after a commit, or a run refused at the start)."""
         if self.storage.local and not self.storage.walk_files(STATE):
             self.storage.delete_tree(STATE)
 
