@@ -107,7 +107,8 @@ def start_local_head(dashboard_port: int = 8265, num_cpus: int | None = None, ti
     env = dict(os.environ)
     if token:
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                          start_new_session=True)  # its own session: a Ctrl-C or kill of the service spares it
     if proc.returncode != 0:
         raise SystemExit(f"`ray start --head` failed:\n{proc.stderr or proc.stdout}")
     deadline = time.time() + timeout
