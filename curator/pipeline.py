@@ -41,7 +41,7 @@ from curator.card import merge_summaries, write_card
 from curator.decisions import ROWKEY, apply_for_ray, decision_columns, index_path, project, write_block
 from curator.paths import place_output
 from curator.plan import KEY_CHARS, Phase, RunPlan, StagePlan, Unit, build_plan
-from curator.readers import detect_format, expand_inputs
+from curator.readers import detect_format, expand_inputs, id_key
 from curator.report import write_report
 from curator.spec import PipelineSpec
 from curator.stats import RunStats
@@ -288,7 +288,8 @@ class Run:
                   "pending": tuple(pending)}
         if phase.index == 0:
             return [UnitTask(label=f"{u.index:05d}", key=unit_keys[u.index], units=(u.index,),
-                             input=(u.path, self.spec.inputs[u.input].model_dump()), **common)
+                             input=(u.path, {**self.spec.inputs[u.input].model_dump(), "key": id_key(u.path)}),
+                             **common)
                     for u in plan.units]
         live = [u for u in sorted(work) if work_rows.get(u, 0) > 0]
         if not phase.final:

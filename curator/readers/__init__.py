@@ -24,7 +24,7 @@ from curator.readers.base import DEFAULT_MAX_DOC_BYTES, BatchBuilder, ReadStats
 from curator.readers.io import file_size
 
 __all__ = [
-    "FORMATS", "BatchBuilder", "ReadStats", "detect_format", "expand_inputs", "read_file", "reader_for",
+    "FORMATS", "BatchBuilder", "ReadStats", "detect_format", "expand_inputs", "id_key", "read_file", "reader_for",
     "reader_options", "suffixes",
 ]
 
@@ -94,6 +94,17 @@ def reader_options(fmt: str) -> dict[str, object]:
     return {name: p.default for name, p in params.items() if name not in COMMON_PARAMS}
 
 
+def id_key(path: str, cwd: str | None = None) -> str:
+    """The name of an input file in its documents' ids: a local file under the working directory by its
+    relative path (so a checkout, or the copy ``ray job submit --working-dir`` makes, gives the same ids
+    wherever it lies), any other file by its absolute path or URL."""
+    if "://" in path:
+        return path
+    cwd = os.path.abspath(cwd or os.getcwd())
+    full = os.path.abspath(path)
+    return os.path.relpath(full, cwd) if full.startswith(cwd.rstrip(os.sep) + os.sep) else full
+
+
 def expand_inputs(patterns: str | Iterable[str]) -> list[str]:
     """Expand local globs, directories and fsspec URLs (``s3://bucket/cc/*.warc.gz``) into files.
 
@@ -140,13 +151,16 @@ def read_file(
     batch_size: int = 1000,
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
     stats: ReadStats | None = None,
+    key: str | None = None,
     **options,
 ) -> Iterator[pa.Table]:
     """Stream one input file as core-schema tables of at most ``batch_size`` rows.
 
     ``format`` defaults to :func:`detect_format`; ``options`` go to the format's reader
     (jsonl: text_field, id_field, url_field, file_key; parquet: text_column, id_column,
-    url_column, file_key; warc: backend). An empty file is a counted ``empty_file`` skip.
+    url_column, file_key; warc: backend). ``key`` names the file in the ids of the readers that
+    hash a file name (:func:`id_key`), unless the options give ``file_key``. An empty file is a
+    counted ``empty_file`` skip.
     """
     fmt = format or detect_format(path)
     if fmt is None:
@@ -154,6 +168,8 @@ def read_file(
         raise ValueError(f"cannot tell the format of {path!r} from its name (known: {known}); "
                          "pass format=")
     reader = reader_for(fmt)
+    if key is not None and "file_key" in reader_options(fmt):
+        options.setdefault("file_key", key)
     stats = stats if stats is not None else ReadStats(path=path)
     stats.path = stats.path or path
     size = file_size(path)

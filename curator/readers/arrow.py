@@ -27,7 +27,8 @@ OPTION_DOCS: dict[str, str] = {
                  "0-based row number)",
     "url_column": "column holding the document URL (default: no URL)",
     "meta_columns": "columns kept in the `meta` JSON, beside `file` and `row`",
-    "file_key": "name of the file in document ids instead of its path (ids stay the same when the file moves)",
+    "file_key": ("name of the file in document ids instead of its path (by default the path relative to the "
+                 "working directory when the file lies under it, else the absolute path)"),
 }
 
 

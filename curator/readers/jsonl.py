@@ -29,7 +29,8 @@ OPTION_DOCS: dict[str, str] = {
     "id_field": "field whose value identifies the record in the document id (default, or when a line lacks it: "
                 "the 1-based line number)",
     "url_field": "field holding the document URL (null when absent or not a string)",
-    "file_key": "name of the file in document ids instead of its path (ids stay the same when the file moves)",
+    "file_key": ("name of the file in document ids instead of its path (by default the path relative to the "
+                 "working directory when the file lies under it, else the absolute path)"),
 }
 UTF8_BOM = b"\xef\xbb\xbf"
 

@@ -208,16 +208,21 @@ def test_dashboard_draws_a_trainings_loss_curve(ray_server, finished_job, browse
                 metrics.write(ev)
                 progress.update(ev)
         browser.get(f"{ray_server.url}/#token={TOKEN}")
-        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job="{job["id"]}"]'), timeout=30,
-                 what="training row")[0].click()
-        train = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#loss-chart polyline.train"), timeout=30,
-                         what="train curve")[0]
-        assert len(train.get_attribute("points").split()) == 8
-        assert len(browser.find_element(By.CSS_SELECTOR, "#loss-chart polyline.eval").get_attribute("points")
-                   .split()) == 2
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#loss-chart circle.eval-point")) == 2
-        meta = browser.find_element(By.ID, "training-meta").text
-        assert meta.startswith("running · step 40/100 · train loss 4.000 · eval loss 4.500 · 2,088 tokens/s · ETA ")
+        # the list and the chart are redrawn while the page polls: read and click in one script call each,
+        # never through a held element (which a redraw makes stale)
+        click = f'const r = document.querySelector(\'#jobs tr[data-job="{job["id"]}"]\'); if (r) r.click(); return !!r;'
+        wait_for(lambda: browser.execute_script(click), timeout=30, what="training row")
+        chart = wait_for(lambda: browser.execute_script("""
+            const q = s => document.querySelector(s), train = q('#loss-chart polyline.train');
+            const ev = q('#loss-chart polyline.eval'), meta = q('#training-meta');
+            if (!train || !meta || !meta.innerText) return null;
+            return {train: train.getAttribute('points').trim().split(/\\s+/).length,
+                    eval: ev ? ev.getAttribute('points').trim().split(/\\s+/).length : 0,
+                    dots: document.querySelectorAll('#loss-chart circle.eval-point').length,
+                    meta: meta.innerText};"""), timeout=30, what="train curve")
+        assert (chart["train"], chart["eval"], chart["dots"]) == (8, 2, 2), chart
+        assert chart["meta"].startswith(
+            "running · step 40/100 · train loss 4.000 · eval loss 4.500 · 2,088 tokens/s · ETA "), chart
         assert not browser.find_element(By.ID, "curation-view").is_displayed()
     finally:
         with ray_server.client() as c:

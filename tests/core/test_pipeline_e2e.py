@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.pipeline import OutputExistsError, run_pipeline
+from curator.schema import make_id
 from curator.spec import validate_spec
 
 pytestmark = pytest.mark.ray
@@ -87,6 +88,28 @@ def test_run_counts_add_up_and_output_is_deterministic(ray_cluster, tmp_path):
 
     again = run_pipeline(validate_spec(_spec(tmp_path, "out2")))
     assert [f["sha256"] for f in again.manifest["files"]] == [f["sha256"] for f in res.manifest["files"]]
+
+
+def test_the_same_spec_in_two_checkouts_gives_the_same_ids(ray_cluster, tmp_path, monkeypatch):
+    """Ids name a file under the working directory by its relative path, so a second checkout (or the copy
+    ray job submit makes) gives identical ids, so the same documents and the same split; a file outside it
+    keeps its absolute path. (The files' bytes differ: their names carry the inputs' mtimes, and ``meta``
+    their full paths.)"""
+    counts, ids = [], []
+    for checkout in ("a", "b"):
+        root = tmp_path / checkout
+        root.mkdir()
+        _corpus(root)
+        monkeypatch.chdir(root)
+        spec = _spec(Path("."), "out")
+        res = run_pipeline(validate_spec(spec))
+        ids.append(sorted(r["id"] for r in _rows(root / "out", "data")))
+        counts.append(res.manifest["counts"])
+    assert len(ids[0]) == 40 and ids[0] == ids[1] and counts[0] == counts[1]
+    assert make_id("part0.jsonl", 2) in ids[0]  # line 2 of part0.jsonl (line 1 is short)
+    monkeypatch.chdir(tmp_path / "a" / "out")
+    outside = run_pipeline(validate_spec(_spec(tmp_path / "a", "out2")))
+    assert make_id(str(tmp_path / "a" / "part0.jsonl"), 2) in {r["id"] for r in _rows(outside.out_dir, "data")}
 
 
 def test_finished_output_is_not_overwritten_by_accident(ray_cluster, tmp_path):
