@@ -131,6 +131,7 @@ def main() -> None:
         wait(lambda: records(work / "driver") >= args.copies // 2 or proc.poll() is not None, step=0.02)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        time.sleep(5)  # a task that was running may still write its record before Ray reaps its worker
         done = records(work / "driver")
         t0 = time.perf_counter()
         rc, log = finish(start(spec, env))
@@ -147,7 +148,8 @@ def main() -> None:
         def actor() -> bool:
             alive = list_actors(filters=[("class_name", "=", "Progress"), ("state", "=", "ALIVE")])
             if alive:
-                ray.kill(ray.get_actor(alive[0].name), no_restart=True)
+                # the run is another process, so another job's namespace: look the actor up in its own
+                ray.kill(ray.get_actor(alive[0].name, namespace=alive[0].ray_namespace), no_restart=True)
                 hit.append(alive[0].name)
                 return True
             return proc.poll() is not None
