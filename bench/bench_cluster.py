@@ -10,6 +10,9 @@ the cluster is kept between repeats (warm workers, as a long-lived cluster would
   ``--parts`` files, so there is more than one unit to spread); fuzzy: ``fuzzy_dedup`` alone on ``--pile`` (a
   ``bench/scale_corpus.py`` folder such as /work/data/scale/x4, else the bundled ``sample.jsonl.zst``).
 
+- ``recipe-s3`` (on the ``1x2`` arm): the same recipe with its output on S3 (``moto_server`` on host A, a real
+  S3 API over HTTP; the nodes get its endpoint and test keys), against the local-output recipe of that arm.
+
 Measured per run: the run's own wall time (``stats.json``: started to finished, without the driver's start),
 the job's wall time (submitted to SUCCEEDED), input documents per second of the run, and the CPU-seconds of
 every process of the hosts while the job ran (``/proc`` sampled every 0.5 s, so a process that lives less than
@@ -26,7 +29,9 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests" / "cluster")]
 
-from cluster_hosts import SAMPLE, TwoHosts, netns_refusal, split_warc  # noqa: E402
+from cluster_hosts import SAMPLE, TwoHosts, free_port, netns_refusal, split_warc  # noqa: E402
 
 ARMS = {"1x2": (1, 2), "2x1": (2, 1), "2x2": (2, 2)}  # name -> (nodes, CPUs per node)
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -100,7 +105,42 @@ def fuzzy_spec(pile: Path, out: Path) -> dict:
             "output": {"path": str(out), "shard_size_mb": 256}}
 
 
-def run_once(cluster: TwoHosts, cmd: list[str], out: Path) -> dict:
+class S3Server:
+    """``moto_server`` on host A (its address, a free port), reachable from every node; a bucket ``bench``.
+    Its endpoint and test keys are the ``env`` the nodes need (set before the cluster starts)."""
+
+    def __init__(self, cluster: TwoHosts) -> None:
+        self.cluster, self.port = cluster, free_port()
+        self.url = f"http://{cluster.a.ip}:{self.port}"
+        self.env = {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1"}
+        cluster.node_extra_env.update(self.env)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        moto = str(Path(sys.executable).with_name("moto_server"))
+        self.proc = subprocess.Popen([*self.cluster.a.prefix(), moto, "-H", self.cluster.a.ip, "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.python("import boto3, time\nfor _ in range(100):\n    try:\n        boto3.client('s3').create_bucket("
+                    "Bucket='bench'); break\n    except Exception: time.sleep(0.2)")
+
+    def python(self, code: str) -> str:
+        return self.cluster.a.run([sys.executable, "-c", code], **self.env).stdout
+
+    def read_json(self, url: str) -> dict:
+        return json.loads(self.python(f"import fsspec; print(fsspec.open({url!r}, 'r').open().read())"))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+def _read_local(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def run_once(cluster: TwoHosts, cmd: list[str], out: Path | str, read_json=_read_local) -> dict:
     meter = CpuMeter([cluster.a, cluster.b])
     sid = f"bench-{uuid.uuid4().hex[:8]}"
     meter.start()
@@ -111,8 +151,7 @@ def run_once(cluster: TwoHosts, cmd: list[str], out: Path) -> dict:
     cpu = meter.stop()
     if job["status"] != "SUCCEEDED":
         raise RuntimeError(f"job {sid} {job['status']}:\n{cluster.job_logs(sid)[-3000:]}")
-    stats = json.loads((out / "stats.json").read_text())
-    manifest = json.loads((out / "manifest.json").read_text())
+    stats, manifest = read_json(f"{out}/stats.json"), read_json(f"{out}/manifest.json")
     run_s = stats["finished_at"] - stats["started_at"]
     docs = manifest["counts"]["input_docs"]
     return {"run_s": run_s, "job_s": wall, "cpu_s": cpu, "docs": docs, "docs_per_s": docs / run_s,
@@ -129,9 +168,10 @@ def median_row(runs: list[dict]) -> dict:
 def table(rows: list[dict]) -> str:
     base = {r["work"]: r["docs_per_s"] for r in rows if r["arm"] == "1x2"}
     lines = ["| work | arm | nodes x CPUs | input docs | kept | runs | run s (median) | job s | docs/s | CPU-s |"
-             " docs/s vs 1x2 |", "|" + " --- |" * 11]
+             " docs/s vs 1x2 (recipe-s3: vs recipe 1x2) |", "|" + " --- |" * 11]
     for r in rows:
-        ratio = f"{r['docs_per_s'] / base[r['work']]:.2f}" if r["work"] in base else "-"
+        ref = "recipe" if r["work"] == "recipe-s3" else r["work"]  # S3 output against local output
+        ratio = f"{r['docs_per_s'] / base[ref]:.2f}" if ref in base else "-"
         lines.append(f"| {r['work']} | {r['arm']} | {r['nodes']} x {r['cpus']} | {r['docs']} | {r['kept']} | {r['n']} |"
                      f" {r['run_s']:.1f} | {r['job_s']:.1f} | {r['docs_per_s']:.2f} | {r['cpu_s']:.1f} | {ratio} |")
     return "\n".join(lines)
@@ -144,7 +184,9 @@ def main() -> None:
     ap.add_argument("--pile", type=Path, help="fuzzy-dedup input: corpus folder or file (default: "
                     "/work/data/scale/x4 if it exists, else the bundled sample.jsonl.zst; with --smoke, the sample)")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    ap.add_argument("--work", nargs="+", default=["recipe", "fuzzy"], choices=["recipe", "fuzzy"])
+    ap.add_argument("--work", nargs="+", default=["recipe", "fuzzy", "recipe-s3"],
+                    choices=["recipe", "fuzzy", "recipe-s3"],
+                    help="recipe-s3: the recipe with its output on S3 (moto_server on host A), on the 1x2 arm only")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--limit", type=int, help="read only the first N documents of each input file (recipe)")
     ap.add_argument("--footer-actors", type=int,
@@ -166,22 +208,35 @@ def main() -> None:
     fuzzy_path = tmp / "fuzzy.json"
     refusal = netns_refusal()
     env = {"RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": str(args.footer_actors)} if args.footer_actors else {}
-    rows = []
+    rows: list[dict] = []
+    runs_of: dict[tuple[str, str], list[dict]] = {}
     for arm in args.arms:
         nodes, cpus = ARMS[arm]
-        with TwoHosts(cpus=cpus, nodes=nodes, use_netns=refusal is None, env=env) as cluster:
-            for work in args.work:
-                runs = []
-                for i in range(args.repeats):
-                    out = tmp / f"{arm}-{work}-{i}"
-                    if work == "recipe":
-                        cmd = recipe_cmd(warc, out, args.limit)
-                    else:
-                        fuzzy_path.write_text(json.dumps(fuzzy_spec(args.pile, out)))
-                        cmd = [sys.executable, "-m", "curator", "run", str(fuzzy_path)]
-                    runs.append(run_once(cluster, cmd, out))
-                    print(f"{work} {arm} run {i + 1}: {json.dumps(runs[-1])}", flush=True)
-                rows.append({"work": work, "arm": arm, "nodes": nodes, "cpus": cpus, **median_row(runs)})
+        cluster = TwoHosts(cpus=cpus, nodes=nodes, use_netns=refusal is None, env=env)
+        works = [w for w in args.work if w != "recipe-s3" or arm == "1x2"]
+        s3 = S3Server(cluster) if "recipe-s3" in works else None
+        with cluster:
+            if s3:
+                s3.start()
+            try:
+                for i in range(args.repeats):  # the kinds of work interleaved, so a slow spell hits them all
+                    for work in works:
+                        out: Path | str = tmp / f"{arm}-{work}-{i}"
+                        if work == "recipe-s3":
+                            out = f"s3://bench/{arm}-{i}"
+                        if work.startswith("recipe"):
+                            cmd = recipe_cmd(warc, out, args.limit)
+                        else:
+                            fuzzy_path.write_text(json.dumps(fuzzy_spec(args.pile, out)))
+                            cmd = [sys.executable, "-m", "curator", "run", str(fuzzy_path)]
+                        run = run_once(cluster, cmd, out, s3.read_json if work == "recipe-s3" else _read_local)
+                        runs_of.setdefault((arm, work), []).append(run)
+                        print(f"{work} {arm} run {i + 1}: {json.dumps(run)}", flush=True)
+            finally:
+                if s3:
+                    s3.stop()
+        rows += [{"work": work, "arm": arm, "nodes": nodes, "cpus": cpus, **median_row(runs_of[(arm, work)])}
+                 for work in works]
     hosts = "two network namespaces (veth)" if refusal is None else f"127.0.0.1 only ({refusal})"
     text = (f"# Cluster: one Ray node vs two\n\n`python bench/bench_cluster.py {' '.join(sys.argv[1:])}` on "
             f"{platform.node()} ({os.cpu_count()} CPUs), hosts: {hosts}; recipe input `{warc}`"
