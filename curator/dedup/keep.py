@@ -56,10 +56,14 @@ def resolve_groups(
 ) -> tuple[pa.Table, pa.Array, pa.Array]:
     """Sort ``table`` by group then keep rank; return it with per-row ``dup_cluster`` and ``dup_of``.
 
-    ``dup_cluster`` is the kept id of the row's group when the group has two or more rows, else null;
+    Rows that tie on the policy and the id are ordered by ``_rowkey`` (input position) when the table has
+    it, so which one stays never depends on the shuffle. ``dup_cluster`` is the kept id of the row's group
+    when the group has two or more rows, else null;
     ``dup_of`` is the kept id for every row but the first of its group, else null.
     """
     keys = [(group_key, "ascending"), *rank_sort_keys(keep, score_column)]
+    if "_rowkey" in table.column_names:  # two rows with one id (a file read twice): the earlier input row stays
+        keys.append(("_rowkey", "ascending"))
     table = table.take(sort_indices(table, keys))
     first = group_starts(table.column(group_key))
     group = np.cumsum(first) - 1

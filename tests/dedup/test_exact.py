@@ -29,6 +29,17 @@ def test_normalized_copies_keep_smallest_id():
     }
 
 
+def test_one_id_in_two_rows_keeps_the_earlier_input_row_whatever_the_order():
+    """The same WARC copied into two inputs gives two rows with one id and one text: the row read first
+    (smaller _rowkey) stays, in whichever order the shuffle delivers them."""
+    t = core_table({"id": ["x", "x", "y"], "text": ["same text", "same text", "same text"]})
+    t = t.append_column("_rowkey", pa.array([(1 << 40) + 7, 3, 9], pa.int64()))
+    for order in ([0, 1, 2], [1, 0, 2], [2, 1, 0]):
+        out = dedup_table(t.take(pa.array(order))).to_pydict()
+        kept = [k for k, r in zip(out["_rowkey"], out["drop_reason"], strict=True) if r is None]
+        assert kept == [3], (order, out)
+
+
 def test_case_and_punctuation_options():
     t = core_table({"id": ["1", "2", "3"], "text": ["Hi, there!", "hi there", "HI THERE"]})
     assert _by_id(dedup_table(t, ExactDedupConfig(lowercase=False)))["3"] == (None, None, None)
