@@ -175,7 +175,8 @@ def disk_full(work: Path, inputs: str, env: dict, clean: list) -> dict:
         spec = spec_file(work, "disk", inputs, disk / "out")
         rc, log = finish(start(spec, env))
         status = json.loads((disk / "out" / "stats.json").read_text()).get("status")
-        first = f"failed, stats.json status {status!r}: {log.strip().splitlines()[-2][:120]}" if rc else "succeeded?"
+        said = [line for line in log.splitlines() if line.startswith("error:")] or log.strip().splitlines()[-2:]
+        first = f"failed, stats.json status {status!r}: {said[0][:120]}" if rc else "succeeded?"
         subprocess.run(["mount", "-o", "remount,size=2g", str(disk)], check=True)
         rc2, _ = finish(start(spec, env))
         return {"fault": "disk full, then space freed and resumed", "injected": True, "run": first,
