@@ -159,6 +159,8 @@ def apply_for_ray(table: pa.Table, *, url: str, pending: list[tuple[StagePlan, d
         if table.num_rows == 0:
             break
         dec = load_range(storage, index, int(keys.min()), int(keys.max()))
+        if dec is not None:  # a block may hold rows of several units or parts of one: its key range, others'
+            dec = dec.filter(pa.array(lookup(keys, dec.column(ROWKEY).to_numpy())[1]))
         keep_if_null = {c.name for c in stage.instance().columns() if c.keep_if_null}
         table, _ = split_live(join(table, dec, stage, keep_if_null))
         keys = table.column(ROWKEY).to_numpy()

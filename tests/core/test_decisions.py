@@ -57,3 +57,19 @@ def test_project_keeps_key_and_declared_columns_and_refuses_undeclared_ones():
         project(out, columns=["split"], input_columns=["_rowkey", "text"], stage="split")
     ok = project(out.drop_columns(["new_thing"]), columns=["split"], input_columns=["_rowkey", "text"], stage="split")
     assert ok.column_names == ["_rowkey", "split", "drop_reason"]
+
+
+def test_a_ray_block_with_rows_of_two_units_takes_only_its_own_decisions(tmp_path):
+    """A block Ray's reader makes may hold rows of units 0 and 2 (or a part of one unit): the decisions of
+    unit 1, which lie inside its key range, are not its own and are left out, not an error."""
+    from curator.decisions import ROW_BITS, apply_for_ray, write_block
+
+    keys = [(u << ROW_BITS) + r for u in range(3) for r in range(3)]
+    dec = pa.table({"_rowkey": pa.array(keys, pa.int64()), "dup_cluster": pa.nulls(9, pa.string()),
+                    "dup_of": pa.nulls(9, pa.string()),
+                    "drop_reason": [None, "exact_duplicate", None] * 3})
+    files = write_block(dec, url=str(tmp_path), folder="dec").to_pylist()
+    block = _live([keys[i] for i in (7, 0, 1, 2, 6, 8)])  # units 2 and 0, out of order
+    out = apply_for_ray(block, url=str(tmp_path), pending=[(_stage("exact_dedup"), {"files": files})])
+    assert out.column("_rowkey").to_pylist() == [keys[i] for i in (0, 2, 6, 8)]
+    assert "drop_reason" not in out.column_names or out.column("drop_reason").null_count == out.num_rows
