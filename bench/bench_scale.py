@@ -136,7 +136,7 @@ def run_scale(corpus: Path, cpus: int, store_gib: float, work: Path) -> dict:
     spec_path.write_text(json.dumps(spec(corpus, out, STAGES)))
     with PrivateRayHead(head_dir, num_cpus=cpus, env=env, extra_args=extra) as head:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "curator", "run", str(spec_path)], cwd=REPO,
+        proc = subprocess.Popen([sys.executable, "-m", "curator", "run", str(spec_path), "--fresh"], cwd=REPO,
                                 env=dict(env, RAY_ADDRESS=head.gcs), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         rss = PeakRss([head.proc.pid, proc.pid])
         log = proc.communicate()[0].decode(errors="replace")
