@@ -117,3 +117,22 @@ def test_curator_stages_prints_every_parameter_with_its_description_and_range(ca
         for name, prop in st["params"].get("properties", {}).items():
             assert f"    {name} = " in out, f"{st['name']}.{name}"
             assert f"        {prop['description']}\n" in out, f"{st['name']}.{name}"
+
+
+def test_curator_stages_into_a_closed_pipe_stops_without_a_traceback():
+    """`curator stages | head -n 2`: the reader leaves early; the CLI exits 141 quietly, as cat does."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # a one-page pipe: the listing (> 20 kB) cannot fit in it
+    proc = subprocess.Popen([sys.executable, "-m", "curator", "stages"], stdout=write, stderr=subprocess.PIPE,
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    os.close(write)
+    with os.fdopen(read, "rb") as out:
+        assert out.readline()  # `head` has read its line and gone
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
