@@ -94,14 +94,13 @@ def reader_options(fmt: str) -> dict[str, object]:
     return {name: p.default for name, p in params.items() if name not in COMMON_PARAMS}
 
 
-def id_key(path: str, cwd: str | None = None) -> str:
+def id_key(path: str) -> str:
     """The name of an input file in its documents' ids: a local file under the working directory by its
     relative path (so a checkout, or the copy ``ray job submit --working-dir`` makes, gives the same ids
     wherever it lies), any other file by its absolute path or URL."""
     if "://" in path:
         return path
-    cwd = os.path.abspath(cwd or os.getcwd())
-    full = os.path.abspath(path)
+    cwd, full = os.getcwd(), os.path.abspath(path)
     return os.path.relpath(full, cwd) if full.startswith(cwd.rstrip(os.sep) + os.sep) else full
 
 
