@@ -288,7 +288,7 @@ class Run:
                   "pending": tuple(pending)}
         if phase.index == 0:
             return [UnitTask(label=f"{u.index:05d}", key=unit_keys[u.index], units=(u.index,),
-                             input=(u.path, {**self.spec.inputs[u.input].model_dump(), "key": id_key(u.path)}),
+                             input=(u.path, self.spec.inputs[u.input].model_dump()), id_key=id_key(u.path),
                              **common)
                     for u in plan.units]
         live = [u for u in sorted(work) if work_rows.get(u, 0) > 0]

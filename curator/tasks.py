@@ -93,7 +93,8 @@ class UnitTask:
     maps: tuple[StagePlan, ...]
     final: bool
     out: Output
-    input: tuple[str, dict[str, Any]] | None = None  # phase 0: (path, the input's spec and its id key)
+    input: tuple[str, dict[str, Any]] | None = None  # phase 0: (path, the input's spec)
+    id_key: str | None = None  # phase 0: the file's name in document ids (readers.id_key, set by the driver)
     bases: tuple[tuple[int, tuple[str, ...]], ...] = ()  # later phases: (unit, its work files)
     pending: tuple[Pending, ...] = ()
 
@@ -308,7 +309,7 @@ def _read_input(task: UnitTask, read: ReadStats, errors: list[str], docs: list[i
     try:
         for table in read_file(path, format=inp.get("format"), source=inp.get("source"),
                                batch_size=task.out.batch_size, max_doc_bytes=DEFAULT_MAX_DOC_BYTES, stats=read,
-                               key=inp.get("key"), **inp.get("options", {})):
+                               key=task.id_key, **inp.get("options", {})):
             if limit is not None and row + table.num_rows > limit:
                 table = table.slice(0, limit - row)
             keys = (unit << ROW_BITS) + row + np.arange(table.num_rows, dtype=np.int64)
